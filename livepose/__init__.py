@@ -1,0 +1,3 @@
+"""livepose: real-time top-down human pose tracking (detector -> SimpleBaseline -> Kalman)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from livepose.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""`livepose` command line: one subcommand per job, each living in the module that does the job.
+
+Subcommand modules are imported lazily so `livepose weights list` does not pay for TensorFlow.
+Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
+    "weights": ("livepose.weights.cli", "list, fetch or import SimpleBaseline checkpoints"),
+    "smooth": ("livepose.refilter", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
+    "bench": ("livepose.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
+    "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
+    "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
+    "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
+    "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="livepose", description="Real-time human pose tracking.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] not in COMMANDS:
+        parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
+    module.add_arguments(cmd_parser)
+    return int(module.main(cmd_parser.parse_args(argv[1:])) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

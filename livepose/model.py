@@ -1,0 +1,141 @@
+"""SimpleBaseline (Xiao et al. 2018) in Keras, laid out exactly like the official PyTorch PoseResNet.
+
+The backbone is written here rather than taken from ``keras.applications``: torchvision's ResNet puts the
+stride of a bottleneck on its 3x3 convolution and pads symmetrically, and official checkpoints only load one
+to one into that layout. Layer names are the PyTorch state-dict keys with dots turned into underscores.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from livepose.config import ModelConfig
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
+
+keras = tf.keras
+
+#: depth -> (block type, blocks per stage)
+RESNET_SPEC: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def _conv(x: tf.Tensor, filters: int, kernel: int, stride: int, name: str) -> tf.Tensor:
+    """A bias-free convolution with PyTorch's symmetric zero padding (kernel // 2)."""
+    pad = kernel // 2
+    if pad:
+        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+    return keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
+
+
+def _bn(x: tf.Tensor, cfg: ModelConfig, name: str) -> tf.Tensor:
+    return keras.layers.BatchNormalization(epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name=name)(x)
+
+
+def _block(x: tf.Tensor, kind: str, planes: int, stride: int, cfg: ModelConfig, name: str) -> tf.Tensor:
+    out_ch = planes * EXPANSION[kind]
+    shortcut = x
+    if stride != 1 or x.shape[-1] != out_ch:
+        shortcut = _conv(x, out_ch, 1, stride, f"{name}_downsample_0")
+        shortcut = _bn(shortcut, cfg, f"{name}_downsample_1")
+    if kind == "basic":
+        y = keras.layers.ReLU()(_bn(_conv(x, planes, 3, stride, f"{name}_conv1"), cfg, f"{name}_bn1"))
+        y = _bn(_conv(y, planes, 3, 1, f"{name}_conv2"), cfg, f"{name}_bn2")
+    else:
+        y = keras.layers.ReLU()(_bn(_conv(x, planes, 1, 1, f"{name}_conv1"), cfg, f"{name}_bn1"))
+        y = keras.layers.ReLU()(_bn(_conv(y, planes, 3, stride, f"{name}_conv2"), cfg, f"{name}_bn2"))
+        y = _bn(_conv(y, out_ch, 1, 1, f"{name}_conv3"), cfg, f"{name}_bn3")
+    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
+
+
+def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | None = None) -> keras.Model:
+    """ResNet backbone + 3x (ConvTranspose 4x4/2, BN, ReLU) + 1x1 conv to ``num_joints`` heatmaps.
+
+    Input: float32 NHWC crops, RGB, normalised with ImageNet mean/std (see :func:`normalize`).
+    Output: NHWC heatmaps at 1/4 of the input size (64x48 for 256x192).
+    """
+    if cfg.depth not in RESNET_SPEC:
+        raise ValueError(f"ResNet depth must be one of {sorted(RESNET_SPEC)}, got {cfg.depth}")
+    kind, layers = RESNET_SPEC[cfg.depth]
+    h, w = cfg.input_size
+    inp = keras.Input((h, w, 3), batch_size=batch_size, name="image")
+    x = keras.layers.ReLU()(_bn(_conv(inp, 64, 7, 2, "conv1"), cfg, "bn1"))
+    x = keras.layers.ZeroPadding2D(1)(x)  # after ReLU, zero padding equals PyTorch's -inf padding
+    x = keras.layers.MaxPooling2D(3, strides=2)(x)
+    for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers), start=1):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            x = _block(x, kind, planes, stride, cfg, f"layer{stage}_{b}")
+    for i in range(cfg.num_deconv):
+        x = keras.layers.Conv2DTranspose(
+            cfg.deconv_filters, 4, strides=2, padding="same", use_bias=False, name=f"deconv_layers_{3 * i}"
+        )(x)
+        x = keras.layers.ReLU()(_bn(x, cfg, f"deconv_layers_{3 * i + 1}"))
+    out = keras.layers.Conv2D(cfg.num_joints, 1, name="final_layer")(x)
+    return keras.Model(inp, out, name=f"simplebaseline_resnet{cfg.depth}_{h}x{w}")
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
+
+
+def normalize(crops_rgb_uint8: np.ndarray) -> np.ndarray:
+    """uint8 RGB crops -> the float32 input the official checkpoints were trained on."""
+    return (crops_rgb_uint8.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+
+
+class PoseNet:
+    """A SimpleBaseline ready for inference: one traced ``tf.function`` per fixed batch size.
+
+    Fixed shapes keep TensorFlow from retracing as the number of people changes; a batch is padded up to
+    the next compiled size and the padding is dropped from the output.
+    """
+
+    def __init__(self, model: keras.Model, batch_sizes: tuple[int, ...] = (1, 2, 4, 8), name: str = "") -> None:
+        self.model = model
+        self.name = name or model.name
+        self.batch_sizes = tuple(sorted(batch_sizes))
+        h, w = model.input_shape[1:3]
+        self.input_size = (int(h), int(w))
+        self.heatmap_size = tuple(int(s) for s in model.output_shape[1:3])
+        self._fns: dict[int, Callable] = {}
+
+    def _fn(self, n: int) -> Callable:
+        if n not in self._fns:
+            spec = tf.TensorSpec((n, *self.input_size, 3), tf.float32)
+            self._fns[n] = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        return self._fns[n]
+
+    def warmup(self) -> None:
+        for n in self.batch_sizes:
+            self(np.zeros((n, *self.input_size, 3), np.uint8))
+
+    def __call__(self, crops_rgb_uint8: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB crops -> (N, J, h, w) float32 heatmaps (channels first, as decoded)."""
+        n = len(crops_rgb_uint8)
+        if n == 0:
+            return np.zeros((0, self.model.output_shape[-1], *self.heatmap_size), np.float32)
+        out = []
+        for start in range(0, n, self.batch_sizes[-1]):
+            chunk = normalize(crops_rgb_uint8[start:start + self.batch_sizes[-1]])
+            size = next(b for b in self.batch_sizes if b >= len(chunk))
+            padded = np.zeros((size, *chunk.shape[1:]), np.float32)
+            padded[: len(chunk)] = chunk
+            out.append(self._fn(size)(padded).numpy()[: len(chunk)])
+        return np.concatenate(out).transpose(0, 3, 1, 2)
+
+
+def with_input_size(cfg: ModelConfig, input_size: tuple[int, int]) -> ModelConfig:
+    """The same network at another input size (weights are shared: the network is fully convolutional)."""
+    return replace(cfg, input_size=input_size)

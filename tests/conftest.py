@@ -1,0 +1,22 @@
+"""Shared fixtures: where the real data lives, and a Qt platform that needs no display."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LIVEPOSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real images/videos/GT beside the clone (../shared/data); tests that need it skip without it."""
+    if not (SHARED_DATA / "README.md").exists():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (set LIVEPOSE_SHARED_DATA or place shared/ beside the clone)")
+    return SHARED_DATA
