@@ -36,6 +36,10 @@ class DetectConfig:
     max_people: int = 20                  # cap per frame; keeps time per frame bounded in crowds
     tiles: int = 1                        # 1: whole frame; 2: also a 2x2 grid of overlapping tiles (small people)
     box_aspect: float = 0.55              # width / height of a person box derived from the alignment points
+    box_scale: float = 1.0                # person box height / mediapipe's body ROI side (2 |kp1 - kp0|)
+    box_shift: float = 0.0                # box centre moved this fraction of its height from the hips to the head
+    tile_overlap: float = 0.25            # tiles are (1 + this) / tiles of the frame on a side
+    model_path: str = ""                  # "" = pose_detection.tflite inside the installed mediapipe wheel
     num_threads: int = 2
 
 
@@ -74,10 +78,13 @@ class SmoothConfig:
 
     method: str = "kalman"                # "kalman", "oneeuro" or "none"
     motion_model: str = "cv"              # Kalman: "cv" constant velocity, "ca" constant acceleration
-    process_noise: float = 3000.0         # Kalman: acceleration spectral density, px^2/s^3; higher follows faster
+    process_noise: float = 3000.0         # Kalman: variance of the white acceleration (px/s^2)^2 ("ca": of its
+                                          # rate of change); higher follows faster
     measurement_noise: float = 4.0        # Kalman: keypoint noise std in px at confidence 1; higher smooths more
     min_score: float = 0.2                # below this a keypoint is treated as missing (predict only)
     max_predict_s: float = 0.3            # a joint unseen for longer is dropped
+    initial_velocity_std: float = 300.0   # Kalman: px/s, uncertainty of a new joint's velocity (starts at 0)
+    initial_acceleration_std: float = 3000.0  # Kalman "ca": px/s^2, same for the acceleration
     oneeuro_min_cutoff: float = 1.0       # One Euro: Hz at rest; lower smooths more
     oneeuro_beta: float = 0.05            # One Euro: speed coefficient; higher follows faster
     oneeuro_d_cutoff: float = 1.0
@@ -94,3 +101,42 @@ class PipelineConfig:
     track: TrackConfig = field(default_factory=TrackConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)  # fixed batch shapes the network is compiled for
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Frame sources: cameras, streams, video files, image folders (livepose.sources)."""
+
+    mode: str = "realtime"                # files: "realtime" (native fps, drop what the consumer misses) or "every"
+    loop: bool = False                    # files: start again at the end
+    folder_fps: float = 30.0              # image folders: the frame rate that source_time and realtime mode assume
+    resolution: tuple[int, int] | None = None  # cameras: requested (width, height); None keeps the driver's
+    fps: float | None = None              # cameras: requested frame rate; None keeps the driver's
+    backend: str = "any"                  # cameras: "any", "v4l2", "dshow", "msmf", "avfoundation", "gstreamer"
+    camera_fourcc: str | None = None      # cameras: e.g. "MJPG", which many USB webcams need for 720p at 30 fps
+    read_timeout_s: float = 1.0           # live: read() raises SourceStalled after this long without a frame
+    stall_timeout_s: float = 2.0          # live: no frame for this long marks the source STALLED
+    max_read_failures: int = 3            # live: consecutive failed reads before the capture is reopened
+    reconnect_initial_s: float = 0.5      # live: first delay before reopening; doubles up to reconnect_max_s
+    reconnect_max_s: float = 8.0
+    reconnect_attempts: int | None = None  # live: give up (status FAILED) after this many; None retries forever
+    stream_open_timeout_s: float = 5.0    # streams: FFmpeg open/read timeout, so a dead URL fails instead of hanging
+    fps_window: int = 30                  # frames over which the delivered fps is measured
+    time_jump_s: float = 1.0              # files: a source_time step larger than this is flagged as a jump
+    close_timeout_s: float = 1.0          # close() waits this long for the capture thread
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """Crash-safe outputs (livepose.writers)."""
+
+    fsync_interval_s: float = 1.0         # JSONL/CSV: os.fsync at most this often (0: every frame; flush is always per frame)
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    """Checkpoint download and cache (livepose.weights)."""
+
+    timeout_s: float = 30.0               # per network read; a stalled server fails instead of hanging
+    chunk_bytes: int = 1 << 20            # download read size, also the progress-bar step
+    max_attempts: int = 3                 # tries per download; an interrupted one resumes from its .part file

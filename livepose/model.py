@@ -69,6 +69,8 @@ def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | Non
         raise ValueError(f"ResNet depth must be one of {sorted(RESNET_SPEC)}, got {cfg.depth}")
     kind, layers = RESNET_SPEC[cfg.depth]
     h, w = cfg.input_size
+    if any(s is not None and s % 32 for s in (h, w)):
+        raise ValueError(f"input size must be a multiple of 32 (the ResNet stride), got {h}x{w}")
     inp = keras.Input((h, w, 3), batch_size=batch_size, name="image")
     x = keras.layers.ReLU()(_bn(_conv(inp, 64, 7, 2, "conv1"), cfg, "bn1"))
     x = keras.layers.ZeroPadding2D(1)(x)  # after ReLU, zero padding equals PyTorch's -inf padding
@@ -139,3 +141,49 @@ class PoseNet:
 def with_input_size(cfg: ModelConfig, input_size: tuple[int, int]) -> ModelConfig:
     """The same network at another input size (weights are shared: the network is fully convolutional)."""
     return replace(cfg, input_size=input_size)
+
+
+def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConfig, dtype: str = "float16") -> None:
+    """Store every layer's weights in one compressed ``.npz`` (float16 halves the file; accuracy is kept).
+
+    The file carries the architecture it belongs to, so loading into another depth or size fails clearly.
+    """
+    import json
+
+    arrays = {"__meta__": np.frombuffer(json.dumps({"depth": cfg.depth, "num_joints": cfg.num_joints,
+                                                     "input_size": list(cfg.input_size)}).encode(), np.uint8)}
+    for layer in model.layers:
+        for i, w in enumerate(layer.get_weights()):
+            arrays[f"{layer.name}/{i}"] = w.astype(dtype)
+    tmp = f"{os.fspath(path)}.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def read_npz_meta(path: str | os.PathLike) -> dict:
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(bytes(data["__meta__"]).decode())
+
+
+def load_weights_npz(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load a file written by :func:`save_weights_npz`; every layer and shape must match."""
+    with np.load(path, allow_pickle=False) as data:
+        names = {k for k in data.files if k != "__meta__"}
+        for layer in model.layers:
+            current = layer.get_weights()
+            if not current:
+                continue
+            keys = [f"{layer.name}/{i}" for i in range(len(current))]
+            missing = [k for k in keys if k not in names]
+            if missing:
+                raise ValueError(f"{path}: missing weights {missing[:5]} for layer {layer.name!r}")
+            new = [data[k].astype(np.float32) for k in keys]
+            for k, a, b in zip(keys, current, new):
+                if a.shape != b.shape:
+                    raise ValueError(f"{path}: {k} has shape {b.shape}, the model expects {a.shape}")
+            layer.set_weights(new)
+            names.difference_update(keys)
+        if names:
+            raise ValueError(f"{path}: weights for layers the model does not have: {sorted(names)[:5]}")

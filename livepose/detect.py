@@ -1,0 +1,295 @@
+"""Person detection with the BlazePose detector that ships inside the mediapipe wheel.
+
+The model is an SSD on a 224x224 letterboxed frame. Its box is a *face* box; the person comes from its
+four alignment points (mediapipe's ``pose_detection_cpu`` graph): point 0 is the mid-hip centre and
+point 1 sets the full-body size and rotation, so a circle of radius |kp1 - kp0| around the hips holds the
+body. We decode it the way mediapipe does (SSD anchors, sigmoid scores, weighted NMS, letterbox removal)
+and derive an axis-aligned person box from that rotated body square.
+
+Any callable with the ``PersonDetector`` signature can replace it in the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from livepose.config import DetectConfig
+
+log = logging.getLogger(__name__)
+
+#: Where the model lives inside the mediapipe package.
+MODEL_SUBPATH = ("modules", "pose_detection", "pose_detection.tflite")
+
+#: Model geometry, from mediapipe's pose_detection_cpu.pbtxt (SsdAnchorsCalculator and
+#: TensorsToDetectionsCalculator options). These describe the fixed network, so they are not config.
+INPUT_SIZE = 224
+ANCHOR_STRIDES = (8, 16, 32, 32, 32)
+ANCHORS_PER_CELL = 2                 # aspect ratio 1.0 plus the interpolated scale, both fixed-size
+ANCHOR_OFFSET = 0.5
+NUM_ANCHORS = 2254
+NUM_ALIGNMENT_POINTS = 4
+SCORE_CLIP = 100.0                   # raw logits are clipped to +-this before the sigmoid
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One person: an axis-aligned box for the top-down crop, plus mediapipe's rotated body ROI.
+
+    ``keypoints`` are the four alignment points in image pixels (mid-hip, full-body size/rotation point,
+    mid-shoulder, upper-body size/rotation point). ``roi_angle`` is in degrees, counter-clockwise, the
+    rotation that makes the hip->kp1 vector point up (the convention of ``crop.affine_matrix``).
+    """
+
+    box_xywh: np.ndarray        # (4,) person box, pixels
+    score: float
+    keypoints: np.ndarray       # (4, 2) pixels
+    roi_centre: np.ndarray      # (2,) pixels, = keypoints[0]
+    roi_size: float             # side of the square body ROI, pixels (2 |kp1 - kp0|)
+    roi_angle: float            # degrees
+    face_box_xywh: np.ndarray   # (4,) the raw detector box, pixels
+
+
+class PersonDetector(Protocol):
+    """Anything that finds people in an RGB uint8 frame."""
+
+    def __call__(self, image_rgb: np.ndarray) -> list[Detection]: ...
+
+
+class DetectorModelMissing(FileNotFoundError):
+    """The BlazePose detector model cannot be found (mediapipe not installed, or a wrong path)."""
+
+
+def default_model_path() -> Path:
+    """The detector inside the installed mediapipe wheel, found without importing mediapipe (slow)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorModelMissing(
+            "the BlazePose person detector ships inside the mediapipe wheel, and mediapipe is not installed: "
+            "pip install -r requirements.txt (or set DetectConfig.model_path to a pose_detection.tflite)")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*MODEL_SUBPATH)
+
+
+def ssd_anchors() -> np.ndarray:
+    """(2254, 2) anchor centres in [0, 1], as mediapipe's SsdAnchorsCalculator builds them.
+
+    With ``fixed_anchor_size`` every anchor is 1x1, so only the centres matter. Consecutive layers with the
+    same stride share one feature map and stack their anchors per cell.
+    """
+    centres = []
+    layer = 0
+    while layer < len(ANCHOR_STRIDES):
+        stride = ANCHOR_STRIDES[layer]
+        same = 0
+        while layer < len(ANCHOR_STRIDES) and ANCHOR_STRIDES[layer] == stride:
+            same += 1
+            layer += 1
+        cells = int(np.ceil(INPUT_SIZE / stride))
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = (np.stack([xs, ys], axis=-1).reshape(-1, 2) + ANCHOR_OFFSET) / cells
+        centres.append(np.repeat(grid, same * ANCHORS_PER_CELL, axis=0))
+    anchors = np.concatenate(centres).astype(np.float32)
+    assert len(anchors) == NUM_ANCHORS, len(anchors)
+    return anchors
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Grey (HxW or HxWx1) and RGBA become RGB; anything else but HxWx3 uint8 is refused."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"detector input must be uint8 (0-255), got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"detector input must be HxW grey, HxWx3 RGB or HxWx4 RGBA, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"detector input is empty: shape {image.shape}")
+    return image
+
+
+def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, np.ndarray]:
+    """Fit the image into a size x size square, centred, padded black; values scaled to [-1, 1].
+
+    Returns the (size, size, 3) float32 tensor, the scale and the (x, y) offset that map image pixels to
+    input pixels: ``p_in = p_img * scale + offset``.
+    """
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    ox, oy = (size - nw) // 2, (size - nh) // 2
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[oy:oy + nh, ox:ox + nw] = resized
+    tensor = canvas.astype(np.float32) * (2.0 / 255.0) - 1.0
+    # The resize rounds the size, so the effective scale differs slightly per axis; use the mean.
+    eff_scale = (nw / w + nh / h) / 2.0
+    return tensor, eff_scale, np.array([ox, oy], np.float32)
+
+
+def decode_raw(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+               min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw SSD outputs -> face boxes (N, 4) xyxy, alignment points (N, 4, 2) and scores (N,), in input pixels."""
+    logits = np.clip(raw_scores.reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = scores >= min_score
+    raw, anc, scores = raw_boxes.reshape(NUM_ANCHORS, -1)[keep], anchors[keep], scores[keep]
+    # Offsets are in input pixels relative to the anchor centre (x/y/w/h scale 224, anchor size 1).
+    centre = raw[:, 0:2] + anc * INPUT_SIZE
+    half = raw[:, 2:4] / 2.0
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    points = raw[:, 4:4 + 2 * NUM_ALIGNMENT_POINTS].reshape(-1, NUM_ALIGNMENT_POINTS, 2) + anc[:, None] * INPUT_SIZE
+    return boxes, points, scores
+
+
+def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box with (N, 4) xyxy boxes."""
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = np.prod(box[2:] - box[:2])
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray, iou_threshold: float,
+                 max_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mediapipe's WEIGHTED non-max suppression: each kept detection is the score-weighted mean of the
+    candidates that overlap the best one, which steadies the alignment points between frames."""
+    order = np.argsort(-scores)
+    boxes, points, scores = boxes[order], points[order], scores[order]
+    out_b, out_p, out_s = [], [], []
+    remaining = np.arange(len(scores))
+    while len(remaining) and len(out_s) < max_out:
+        best = remaining[0]
+        group = remaining[_iou_one_to_many(boxes[best], boxes[remaining]) > iou_threshold]
+        group = np.union1d(group, [best])
+        w = scores[group] / scores[group].sum()
+        out_b.append(np.tensordot(w, boxes[group], axes=1))
+        out_p.append(np.tensordot(w, points[group], axes=1))
+        out_s.append(scores[best])
+        remaining = np.setdiff1d(remaining, group, assume_unique=True)
+        remaining = remaining[np.argsort(-scores[remaining], kind="stable")]
+    if not out_s:
+        return np.zeros((0, 4), np.float32), np.zeros((0, NUM_ALIGNMENT_POINTS, 2), np.float32), np.zeros(0, np.float32)
+    return np.asarray(out_b, np.float32), np.asarray(out_p, np.float32), np.asarray(out_s, np.float32)
+
+
+def body_roi(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alignment points (N, 4, 2) -> mediapipe's full-body ROI: centres (N, 2), sides (N,), angles (N,) deg.
+
+    The angle rotates the image so that hip -> kp1 points up (AlignmentPointsRectsCalculator, target 90 deg).
+    """
+    centre = points[:, 0]
+    vec = points[:, 1] - points[:, 0]
+    side = 2.0 * np.linalg.norm(vec, axis=1)
+    # Image y grows downwards; an upright person has vec = (0, -r) and angle 0.
+    angle = 90.0 - np.degrees(np.arctan2(-vec[:, 1], vec[:, 0]))
+    angle = (angle + 180.0) % 360.0 - 180.0
+    return centre, side, angle
+
+
+def person_boxes(centres: np.ndarray, sides: np.ndarray, angles_deg: np.ndarray, cfg: DetectConfig,
+                 image_hw: tuple[int, int]) -> np.ndarray:
+    """Axis-aligned (N, 4) xywh boxes around the rotated body rectangles, clipped to the image.
+
+    The rectangle is ``box_scale * side`` long along the body axis and ``box_aspect`` times that across it,
+    centred on the hips shifted ``box_shift`` of its length toward kp1 (the head side).
+    """
+    length = cfg.box_scale * sides
+    width = cfg.box_aspect * length
+    theta = np.radians(angles_deg)
+    up = np.stack([np.sin(theta), -np.cos(theta)], axis=1)    # unit hip -> kp1 direction in image coords
+    centre = centres + up * (cfg.box_shift * length)[:, None]
+    c, s = np.abs(np.cos(theta)), np.abs(np.sin(theta))
+    half = np.stack([c * width + s * length, s * width + c * length], axis=1) / 2.0
+    h, w = image_hw
+    lo = np.clip(centre - half, 0, [w, h])
+    hi = np.clip(centre + half, 0, [w, h])
+    return np.concatenate([lo, hi - lo], axis=1).astype(np.float32)
+
+
+def tile_regions(image_hw: tuple[int, int], tiles: int, overlap: float) -> list[tuple[int, int, int, int]]:
+    """(x, y, w, h) views to run: the whole frame, plus a tiles x tiles grid of overlapping tiles."""
+    h, w = image_hw
+    regions = [(0, 0, w, h)]
+    if tiles <= 1:
+        return regions
+    tw = min(w, int(np.ceil(w / tiles * (1.0 + overlap))))
+    th = min(h, int(np.ceil(h / tiles * (1.0 + overlap))))
+    xs = np.linspace(0, w - tw, tiles).round().astype(int)
+    ys = np.linspace(0, h - th, tiles).round().astype(int)
+    regions += [(int(x), int(y), tw, th) for y in ys for x in xs]
+    return regions
+
+
+def _make_interpreter(model_path: Path, num_threads: int):
+    """LiteRT interpreter (XNNPACK by default); TensorFlow's copy when ai-edge-litert is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+        log.info("ai-edge-litert not installed; using tf.lite.Interpreter")
+    return Interpreter(model_path=str(model_path), num_threads=num_threads)
+
+
+class BlazePoseDetector:
+    """The BlazePose person detector (mediapipe's pose_detection.tflite) behind the ``PersonDetector`` call."""
+
+    def __init__(self, cfg: DetectConfig = DetectConfig()):
+        self.cfg = cfg
+        path = Path(cfg.model_path) if cfg.model_path else default_model_path()
+        if not path.is_file():
+            raise DetectorModelMissing(
+                f"BlazePose detector model not found at {path}: it ships in the mediapipe wheel "
+                "(pip install -r requirements.txt) or set DetectConfig.model_path")
+        self._interp = _make_interpreter(path, cfg.num_threads)
+        self._interp.allocate_tensors()
+        inp = self._interp.get_input_details()[0]
+        if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3) or inp["dtype"] != np.float32:
+            raise ValueError(f"{path}: expected a float32 1x{INPUT_SIZE}x{INPUT_SIZE}x3 input, got "
+                             f"{inp['dtype'].__name__} {tuple(inp['shape'])}")
+        self._input_index = inp["index"]
+        outs = {int(d["shape"][-1]): d["index"] for d in self._interp.get_output_details()}
+        self._boxes_index, self._scores_index = outs[4 + 2 * NUM_ALIGNMENT_POINTS], outs[1]
+        self._anchors = ssd_anchors()
+
+    def _run_view(self, view: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One forward pass on an image region; boxes/points come back in that region's pixels."""
+        tensor, scale, offset = letterbox(view)
+        self._interp.set_tensor(self._input_index, tensor[None])
+        self._interp.invoke()
+        boxes, points, scores = decode_raw(self._interp.get_tensor(self._boxes_index)[0],
+                                           self._interp.get_tensor(self._scores_index)[0],
+                                           self._anchors, self.cfg.score_threshold)
+        boxes = (boxes - np.tile(offset, 2)) / scale
+        points = (points - offset) / scale
+        return boxes, points, scores
+
+    def __call__(self, image_rgb: np.ndarray) -> list[Detection]:
+        image = to_rgb_uint8(image_rgb)
+        found_b, found_p, found_s = [], [], []
+        for x, y, w, h in tile_regions(image.shape[:2], self.cfg.tiles, self.cfg.tile_overlap):
+            boxes, points, scores = self._run_view(image[y:y + h, x:x + w])
+            found_b.append(boxes + np.array([x, y, x, y], np.float32))
+            found_p.append(points + np.array([x, y], np.float32))
+            found_s.append(scores)
+        boxes, points, scores = weighted_nms(np.concatenate(found_b), np.concatenate(found_p),
+                                             np.concatenate(found_s), self.cfg.nms_iou, self.cfg.max_people)
+        centres, sides, angles = body_roi(points)
+        person = person_boxes(centres, sides, angles, self.cfg, image.shape[:2])
+        face = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
+                          roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])
+                for i in range(len(scores))]

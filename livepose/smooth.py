@@ -1,0 +1,295 @@
+"""Per-joint temporal smoothing of one tracked person's keypoints, and a bank of smoothers keyed by track id.
+
+Two filters behind one interface (:class:`PoseSmoother`):
+
+* :class:`KalmanSmoother`: a linear Kalman filter per joint, constant velocity ("cv", state x, vx) or constant
+  acceleration ("ca", state x, vx, ax) per image axis. F and Q are rebuilt from the real time between frames
+  (``filterpy.common.Q_discrete_white_noise``), so dropped frames and a variable frame rate are handled.
+  The measurement noise follows the keypoint's heatmap confidence:
+  ``R = (measurement_noise / max(score, SCORE_EPS))**2`` px^2, i.e. ``measurement_noise`` is the noise std in px of
+  a keypoint of confidence 1, and a keypoint of confidence 0.5 is trusted as if twice as noisy.
+* :class:`OneEuroSmoother`: the One Euro filter (Casiez, Roussel & Vogel, CHI 2012) with the real dt, the filter
+  MediaPipe uses.
+
+Both treat a keypoint with ``score < min_score`` (or a non-finite position) as missing: the Kalman filter predicts
+(the One Euro filter holds) its last position for at most ``max_predict_s`` seconds, reporting the last good score;
+after that the joint is dropped (position NaN, score 0) and re-initialised from the next good measurement.
+
+Why not one ``filterpy.kalman.KalmanFilter`` object per joint: that costs about 3 ms per person per frame here.
+The x and y axes share F, Q and (isotropic) R, so they share one covariance; all joints share F and Q. The filter
+below runs all joints at once with numpy and is checked against filterpy's ``KalmanFilter`` in the tests.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Protocol, Sequence
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+
+from livepose.config import SmoothConfig
+from livepose.skeleton import NUM_KEYPOINTS
+
+SCORE_EPS = 1e-3          # floor on the confidence that divides the measurement noise (no division by zero)
+METHODS = ("kalman", "oneeuro", "none")
+MOTION_MODELS = {"cv": 2, "ca": 3}   # motion model -> state size per axis
+
+
+class PoseSmoother(Protocol):
+    """Smooths one person's (17, 2) keypoints over time. ``cfg`` may be replaced between updates."""
+
+    cfg: SmoothConfig
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Feed the raw keypoints at time ``t`` (s); returns smoothed keypoints (17, 2) and their scores (17,)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget all state; the next update starts afresh."""
+        ...
+
+
+class _JointClock:
+    """Which joints are alive, when each was last measured, and with what score (shared by both filters)."""
+
+    def __init__(self, num_joints: int) -> None:
+        self.alive = np.zeros(num_joints, bool)
+        self.last_seen = np.zeros(num_joints)
+        self.last_score = np.zeros(num_joints)
+        self.t_prev: float | None = None
+
+    def step(self, keypoints: np.ndarray, scores: np.ndarray, t: float, cfg: SmoothConfig) -> tuple[float, np.ndarray]:
+        """Advance to ``t``: returns dt since the previous update and the mask of joints measured now.
+
+        Joints unmeasured for longer than ``max_predict_s`` stop being alive.
+        """
+        if self.t_prev is not None and t < self.t_prev:
+            raise ValueError(f"timestamps must not decrease: got t={t} after t={self.t_prev}")
+        dt = 0.0 if self.t_prev is None else t - self.t_prev
+        self.t_prev = t
+        seen = (scores >= cfg.min_score) & np.isfinite(keypoints).all(axis=1)
+        self.alive &= seen | (t - self.last_seen <= cfg.max_predict_s)
+        return dt, seen
+
+    def mark_seen(self, seen: np.ndarray, scores: np.ndarray, t: float) -> None:
+        self.alive |= seen
+        self.last_seen[seen] = t
+        self.last_score[seen] = scores[seen]
+
+    def output(self, positions: np.ndarray, seen: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dead joints -> NaN and score 0; coasting joints keep their last good score."""
+        out = np.where(self.alive[:, None], positions, np.nan)
+        out_scores = np.where(seen, scores, np.where(self.alive, self.last_score, 0.0))
+        return out, out_scores
+
+
+@functools.lru_cache(maxsize=16)
+def _motion_model(dt: float, dim: int, var: float) -> tuple[np.ndarray, np.ndarray]:
+    """Transition F and process noise Q for one axis (position, velocity (, acceleration)).
+
+    Cached: every person of a frame shares the same dt, and Q_discrete_white_noise costs ~40 us a call.
+    """
+    f = np.eye(dim)
+    f[0, 1] = dt
+    if dim == 3:
+        f[1, 2] = dt
+        f[0, 2] = 0.5 * dt * dt
+    q = np.asarray(Q_discrete_white_noise(dim, dt=dt, var=var), np.float64)
+    f.flags.writeable = q.flags.writeable = False
+    return f, q
+
+
+class KalmanSmoother:
+    """Kalman filter per joint, all joints at once. State x: (J, dim, 2) (per axis), covariance P: (J, dim, dim)."""
+
+    def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
+        self.cfg = cfg
+        self.num_joints = num_joints
+        self.reset()
+
+    def reset(self) -> None:
+        self._dim: int | None = None
+        self.clock = _JointClock(self.num_joints)
+
+    def _ensure_model(self) -> int:
+        if self.cfg.motion_model not in MOTION_MODELS:
+            raise ValueError(f"motion_model must be one of {tuple(MOTION_MODELS)}, got {self.cfg.motion_model!r}")
+        dim = MOTION_MODELS[self.cfg.motion_model]
+        if dim != self._dim:                 # switching cv <-> ca cannot keep the state: start again
+            self.clock = _JointClock(self.num_joints)
+            self.x = np.zeros((self.num_joints, dim, 2))
+            self.P = np.zeros((self.num_joints, dim, dim))
+            self._dim = dim
+        return dim
+
+    def _initial_covariance(self, r: np.ndarray, dim: int) -> np.ndarray:
+        p0 = np.zeros((len(r), dim, dim))
+        p0[:, 0, 0] = r
+        p0[:, 1, 1] = self.cfg.initial_velocity_std ** 2
+        if dim == 3:
+            p0[:, 2, 2] = self.cfg.initial_acceleration_std ** 2
+        return p0
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        z = np.asarray(keypoints, np.float64).reshape(self.num_joints, 2)
+        s = np.asarray(scores, np.float64).reshape(self.num_joints)
+        dim = self._ensure_model()
+        dt, seen = self.clock.step(z, s, t, self.cfg)
+        alive = self.clock.alive
+        if dt > 0:                           # dead joints are predicted too: cheaper than masking, never read
+            f, q = _motion_model(dt, dim, self.cfg.process_noise)
+            self.x = f @ self.x
+            self.P = f @ self.P @ f.T + q
+        r = (self.cfg.measurement_noise / np.maximum(s, SCORE_EPS)) ** 2
+        upd = (alive & seen)[:, None]
+        gain = self.P[:, :, 0] / (self.P[:, 0, 0] + r)[:, None]            # (J, dim): H = [1, 0, ...]
+        innovation = np.where(upd, z - self.x[:, 0], 0.0)
+        self.x += gain[:, :, None] * innovation[:, None, :]
+        self.P -= np.where(upd[:, :, None], gain[:, :, None] * self.P[:, None, 0, :], 0.0)
+        born = seen & ~alive
+        if born.any():
+            self.x[born] = 0.0
+            self.x[born, 0] = z[born]
+            self.P[born] = self._initial_covariance(r[born], dim)
+        self.clock.mark_seen(seen, s, t)
+        return self.clock.output(self.x[:, 0].copy(), seen, s)
+
+
+class OneEuroSmoother:
+    """One Euro filter per joint and axis, with each joint's real time since its last measurement."""
+
+    def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
+        self.cfg = cfg
+        self.num_joints = num_joints
+        self.reset()
+
+    def reset(self) -> None:
+        self.clock = _JointClock(self.num_joints)
+        self.x = np.zeros((self.num_joints, 2))
+        self.dx = np.zeros((self.num_joints, 2))
+
+    @staticmethod
+    def _alpha(cutoff: float | np.ndarray, dt: np.ndarray) -> np.ndarray:
+        tau = 1.0 / (2.0 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        z = np.asarray(keypoints, np.float64).reshape(self.num_joints, 2)
+        s = np.asarray(scores, np.float64).reshape(self.num_joints)
+        last_seen = self.clock.last_seen.copy()
+        _, seen = self.clock.step(z, s, t, self.cfg)
+        dt = t - last_seen
+        idx = np.flatnonzero(self.clock.alive & seen & (dt > 0))   # a repeated timestamp carries no news
+        if len(idx):
+            dt = dt[idx, None]
+            speed = (z[idx] - self.x[idx]) / dt
+            self.dx[idx] += self._alpha(self.cfg.oneeuro_d_cutoff, dt) * (speed - self.dx[idx])
+            cutoff = self.cfg.oneeuro_min_cutoff + self.cfg.oneeuro_beta * np.abs(self.dx[idx])
+            self.x[idx] += self._alpha(cutoff, dt) * (z[idx] - self.x[idx])
+        born = seen & ~self.clock.alive
+        self.x[born] = z[born]
+        self.dx[born] = 0.0
+        self.clock.mark_seen(seen, s, t)
+        return self.clock.output(self.x.copy(), seen, s)
+
+
+class PassThrough:
+    """No smoothing: the raw keypoints, as a smoother."""
+
+    def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
+        self.cfg = cfg
+        self.num_joints = num_joints
+
+    def reset(self) -> None:
+        pass
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        return (np.asarray(keypoints, np.float64).reshape(self.num_joints, 2).copy(),
+                np.asarray(scores, np.float64).reshape(self.num_joints).copy())
+
+
+_SMOOTHERS = {"kalman": KalmanSmoother, "oneeuro": OneEuroSmoother, "none": PassThrough}
+
+
+def make_smoother(cfg: SmoothConfig, num_joints: int = NUM_KEYPOINTS) -> PoseSmoother:
+    """The smoother named by ``cfg.method``."""
+    if cfg.method not in _SMOOTHERS:
+        raise ValueError(f"smoothing method must be one of {METHODS}, got {cfg.method!r}")
+    return _SMOOTHERS[cfg.method](cfg, num_joints)
+
+
+class BankOutput(NamedTuple):
+    """Raw and smoothed poses of the people of one frame, in the order they were given."""
+
+    raw_keypoints: np.ndarray      # (N, J, 2)
+    raw_scores: np.ndarray         # (N, J)
+    keypoints: np.ndarray          # (N, J, 2) smoothed (== raw when smoothing is off)
+    scores: np.ndarray             # (N, J)
+
+
+class SmoothingBank:
+    """One smoother per track id; the method and its parameters can change at runtime.
+
+    With ``method == "none"`` the previously active filter keeps running in the background and the raw keypoints
+    are returned, so switching smoothing back on is seamless. Changing a filter's parameters keeps its state;
+    changing the method starts the new filter afresh. A track not updated for more than ``max_predict_s``
+    (all of its joints would be dropped anyway) loses its smoother, so an id that comes back starts afresh.
+    """
+
+    def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
+        self.num_joints = num_joints
+        self._smoothers: dict[int, PoseSmoother] = {}
+        self._last_update: dict[int, float] = {}
+        self._filter_cfg: SmoothConfig | None = None      # the config the running filters use
+        self.cfg = cfg
+        self.set_config(cfg)
+
+    @property
+    def filtering(self) -> SmoothConfig | None:
+        """The config of the filters that run (in the background when ``cfg.method == "none"``)."""
+        return self._filter_cfg
+
+    def set_config(self, cfg: SmoothConfig) -> None:
+        if cfg.method not in METHODS:
+            raise ValueError(f"smoothing method must be one of {METHODS}, got {cfg.method!r}")
+        self.cfg = cfg
+        if cfg.method == "none":
+            return
+        if self._filter_cfg is None or self._filter_cfg.method != cfg.method:
+            self._smoothers.clear()
+        self._filter_cfg = cfg
+        for smoother in self._smoothers.values():
+            smoother.cfg = cfg
+
+    def reset(self, track_id: int | None = None) -> None:
+        """Forget one track (re-born) or, with no id, all of them."""
+        if track_id is None:
+            self._smoothers.clear()
+            self._last_update.clear()
+        else:
+            self._smoothers.pop(track_id, None)
+            self._last_update.pop(track_id, None)
+
+    def update(self, track_ids: Sequence[int], keypoints: np.ndarray, scores: np.ndarray, t: float) -> BankOutput:
+        """Smooth the people of one frame at time ``t`` (s). ``keypoints`` (N, J, 2), ``scores`` (N, J)."""
+        raw = np.asarray(keypoints, np.float64).reshape(len(track_ids), self.num_joints, 2)
+        raw_scores = np.asarray(scores, np.float64).reshape(len(track_ids), self.num_joints)
+        self._forget_stale(t)
+        smoothed, smoothed_scores = raw.copy(), raw_scores.copy()
+        if self._filter_cfg is not None:
+            for i, tid in enumerate(track_ids):
+                smoother = self._smoothers.get(tid)
+                if smoother is None:
+                    smoother = self._smoothers[tid] = make_smoother(self._filter_cfg, self.num_joints)
+                smoothed[i], smoothed_scores[i] = smoother.update(raw[i], raw_scores[i], t)
+                self._last_update[tid] = t
+        if self.cfg.method == "none":
+            smoothed, smoothed_scores = raw.copy(), raw_scores.copy()
+        return BankOutput(raw, raw_scores, smoothed, smoothed_scores)
+
+    def _forget_stale(self, t: float) -> None:
+        limit = self._filter_cfg.max_predict_s if self._filter_cfg is not None else self.cfg.max_predict_s
+        for tid in [tid for tid, last in self._last_update.items() if t - last > limit]:
+            self.reset(tid)
+

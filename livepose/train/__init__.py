@@ -1,0 +1,46 @@
+"""`livepose train --config CONFIG.json`: reproduce the shipped SimpleBaseline weights (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def default_workdir(name: str) -> Path:
+    base = Path(os.environ.get("LIVEPOSE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "livepose")
+    return base / "train" / name
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, type=Path, help="training config (JSON), e.g. configs/train_resnet18.json")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="root of the data set folder (default: ../shared/data)")
+    p.add_argument("--workdir", type=Path, help="checkpoints and logs (default: the cache dir, outside the repo)")
+    p.add_argument("--max-minutes", type=float, help="stop (checkpointed) after this long; run again to resume")
+    p.add_argument("--export", type=Path, help="where to write the final weights (default: the config's 'export')")
+    p.add_argument("--export-only", action="store_true", help="export the latest checkpoint without training")
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from livepose.train.labels import build_samples
+    from livepose.train.loop import export, train
+
+    config = json.loads(args.config.read_text())
+    workdir = args.workdir or default_workdir(config["name"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    samples = [] if args.export_only else build_samples(args.data, config["data"], workdir / "teacher_labels.json")
+    if args.export_only:
+        import livepose.train.loop as loop
+
+        config = {**config, "phases": [{**ph, "steps": 0} for ph in config["phases"]]}
+        model = loop.train(config, samples, workdir)
+    else:
+        model = train(config, samples, workdir, args.max_minutes)
+    out = args.export or Path(config["export"])
+    export(model, config, out)
+    return 0

@@ -1,0 +1,152 @@
+"""Training samples: real images of people with COCO-17 labels, augmented crops and Gaussian heatmap targets.
+
+The recipe follows SimpleBaseline: random scale and rotation around the person box, horizontal flip with a
+left/right swap, half-body crops, colour jitter; targets are unnormalised Gaussians (peak 1) with a
+per-joint weight that is 0 for a joint nobody labelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livepose.config import CropConfig
+from livepose.crop import affine_matrix, box_to_region, transform_points
+from livepose.skeleton import FLIP_INDEX
+
+log = logging.getLogger(__name__)
+
+UPPER_BODY = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+LOWER_BODY = np.array([11, 12, 13, 14, 15, 16])
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    scale: float = 0.35            # region size x U(1 - s, 1 + s)
+    rotation: float = 40.0         # degrees, N(0, r/2) clipped to +-r, applied with probability rot_prob
+    rot_prob: float = 0.6
+    flip_prob: float = 0.5
+    half_body_prob: float = 0.3
+    colour: float = 0.25           # brightness/contrast/saturation jitter
+    sigma: float = 2.0             # Gaussian sigma at 64x48; scaled with the heatmap width
+
+
+@dataclass
+class Sample:
+    image: np.ndarray              # RGB uint8
+    keypoints: np.ndarray          # (17, 3): x, y, v (v > 0: labelled)
+    box: np.ndarray                # (4,) xywh
+
+
+def keypoint_box(kps: np.ndarray, pad: float = 0.1) -> np.ndarray:
+    pts = kps[kps[:, 2] > 0, :2]
+    lo, hi = pts.min(0), pts.max(0)
+    size = (hi - lo) * (1 + 2 * pad)
+    return np.array([*(lo + hi) / 2 - size / 2, *size], np.float32)
+
+
+def load_pose17(json_path: Path) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    """(image path, keypoints (17, 3), box xywh) for every labelled person in a ``*.pose17.json`` file."""
+    d = json.loads(Path(json_path).read_text())
+    root = Path(json_path).parent
+    out = []
+    for entry in d.get("images", []) + d.get("frames", []):
+        for person in entry["people"]:
+            kps = np.asarray(person["keypoints"], np.float32)
+            if (kps[:, 2] > 0).sum() < 2:
+                continue
+            box = np.asarray(person["bbox"], np.float32) if "bbox" in person else keypoint_box(kps)
+            out.append((root / entry["file"], kps, box))
+    return out
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def gaussian_targets(joints: np.ndarray, weights: np.ndarray, hm_hw: tuple[int, int], sigma: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(J, 2) joints in heatmap pixels -> (h, w, J) Gaussians and (J,) weights (0 where outside the map)."""
+    h, w = hm_hw
+    ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
+    target = np.zeros((h, w, len(joints)), np.float32)
+    weights = weights.astype(np.float32).copy()
+    for j, (x, y) in enumerate(joints):
+        if weights[j] <= 0 or not (-3 * sigma <= x < w + 3 * sigma and -3 * sigma <= y < h + 3 * sigma):
+            weights[j] = 0.0
+            continue
+        target[..., j] = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma ** 2))
+    return target, weights
+
+
+def _half_body(kps: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A box around the upper or the lower body, so the network learns partially visible people."""
+    vis = kps[:, 2] > 0
+    part = UPPER_BODY if rng.random() < 0.5 else LOWER_BODY
+    sel = part[vis[part]]
+    if len(sel) < 3:
+        return None
+    return keypoint_box(kps[sel], pad=0.15)
+
+
+def _colour_jitter(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    out = img.astype(np.float32)
+    out *= 1 + rng.uniform(-strength, strength)                                   # brightness
+    mean = out.mean()
+    out = (out - mean) * (1 + rng.uniform(-strength, strength)) + mean            # contrast
+    grey = out.mean(axis=2, keepdims=True)
+    out = (out - grey) * (1 + rng.uniform(-strength, strength)) + grey            # saturation
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def make_example(sample: Sample, input_hw: tuple[int, int], aug: AugmentConfig | None, rng: np.random.Generator,
+                 crop_cfg: CropConfig = CropConfig()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (crop uint8 HxWx3, target hxwxJ, weights J) training example; ``aug=None`` gives the plain crop."""
+    kps = sample.keypoints
+    box = sample.box
+    if aug is not None and rng.random() < aug.half_body_prob:
+        box = _half_body(kps, rng)
+        box = sample.box if box is None else box
+    centre, size = (a[0] for a in box_to_region(box[None], crop_cfg))
+    rot, flip = 0.0, False
+    if aug is not None:
+        size = size * rng.uniform(1 - aug.scale, 1 + aug.scale)
+        if rng.random() < aug.rot_prob:
+            rot = float(np.clip(rng.normal(0, aug.rotation / 2), -aug.rotation, aug.rotation))
+        flip = rng.random() < aug.flip_prob
+    h, w = input_hw
+    mat = affine_matrix(centre, size, input_hw, rot)
+    crop = cv2.warpAffine(sample.image, mat, (w, h), flags=cv2.INTER_LINEAR)
+    joints = transform_points(kps[:, :2], mat)
+    weights = (kps[:, 2] > 0).astype(np.float32)
+    if flip:
+        crop = crop[:, ::-1]
+        joints[:, 0] = w - 1 - joints[:, 0]  # pixel i of the crop becomes pixel w - 1 - i
+        joints, weights = joints[FLIP_INDEX], weights[FLIP_INDEX]
+    if aug is not None:
+        crop = _colour_jitter(crop, aug.colour, rng)
+    hm_hw = (h // 4, w // 4)
+    sigma = max(1.5, (aug or AugmentConfig()).sigma * hm_hw[1] / 48.0)
+    target, weights = gaussian_targets(joints / 4.0, weights, hm_hw, sigma)
+    return np.ascontiguousarray(crop), target, weights
+
+
+def batches(samples: list[Sample], input_hw: tuple[int, int], batch_size: int, aug: AugmentConfig | None,
+            seed: int):
+    """Endless shuffled batches (crops uint8, targets, weights)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(samples))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            ex = [make_example(samples[i], input_hw, aug, rng) for i in order[start:start + batch_size]]
+            yield tuple(np.stack(parts) for parts in zip(*ex))
+
+
