@@ -78,9 +78,9 @@ class SmoothConfig:
 
     method: str = "kalman"                # "kalman", "oneeuro" or "none"
     motion_model: str = "cv"              # Kalman: "cv" constant velocity, "ca" constant acceleration
-    process_noise: float = 3000.0         # Kalman: variance of the white acceleration (px/s^2)^2 ("ca": of its
-                                          # rate of change); higher follows faster
-    measurement_noise: float = 4.0        # Kalman: keypoint noise std in px at confidence 1; higher smooths more
+    process_noise: float = 1e6            # Kalman: variance of the white acceleration, (px/s^2)^2 ("ca": of its
+                                          # rate of change); higher follows faster. Tuned on PennAction + 3 px noise
+    measurement_noise: float = 3.0        # Kalman: keypoint noise std in px at confidence 1; higher smooths more
     min_score: float = 0.2                # below this a keypoint is treated as missing (predict only)
     max_predict_s: float = 0.3            # a joint unseen for longer is dropped
     initial_velocity_std: float = 300.0   # Kalman: px/s, uncertainty of a new joint's velocity (starts at 0)
