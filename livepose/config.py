@@ -39,6 +39,7 @@ class DetectConfig:
     box_scale: float = 1.0                # person box height / mediapipe's body ROI side (2 |kp1 - kp0|)
     box_shift: float = 0.0                # box centre moved this fraction of its height from the hips to the head
     tile_overlap: float = 0.25            # tiles are (1 + this) / tiles of the frame on a side
+    tile_tolerance: float = 0.1           # a tile keeps a person whose box crosses its inner edges by < this * height
     model_path: str = ""                  # "" = pose_detection.tflite inside the installed mediapipe wheel
     num_threads: int = 2
 
@@ -140,3 +141,16 @@ class WeightsConfig:
     timeout_s: float = 30.0               # per network read; a stalled server fails instead of hanging
     chunk_bytes: int = 1 << 20            # download read size, also the progress-bar step
     max_attempts: int = 3                 # tries per download; an interrupted one resumes from its .part file
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """How skeletons are drawn (QPainter), in the app and in annotated videos alike."""
+
+    line_width: float = 3.0
+    joint_radius: float = 4.0             # at confidence 1; scaled down with the keypoint's score
+    min_score: float = 0.3                # keypoints below this are not drawn
+    raw_ghost_opacity: float = 0.35       # the faint raw skeleton drawn beside the smoothed one
+    show_ids: bool = True
+    show_raw: bool = False
+    hud_font_px: int = 14
