@@ -35,11 +35,9 @@ class DetectConfig:
     nms_iou: float = 0.3
     max_people: int = 20                  # cap per frame; keeps time per frame bounded in crowds
     tiles: int = 1                        # 1: whole frame; 2: also a 2x2 grid of overlapping tiles (small people)
-    box_aspect: float = 0.55              # width / height of a person box derived from the alignment points
-    box_scale: float = 1.0                # person box height / mediapipe's body ROI side (2 |kp1 - kp0|)
-    box_shift: float = 0.0                # box centre moved this fraction of its height from the hips to the head
+    box_aspect: float = 0.45              # width / height of a person box derived from the alignment points
+    box_scale: float = 0.95               # person box height / mediapipe's body ROI side (2 |kp1 - kp0|)
     tile_overlap: float = 0.25            # tiles are (1 + this) / tiles of the frame on a side
-    tile_tolerance: float = 0.1           # a tile keeps a person whose box crosses its inner edges by < this * height
     model_path: str = ""                  # "" = pose_detection.tflite inside the installed mediapipe wheel
     num_threads: int = 2
 
@@ -66,6 +64,7 @@ class TrackConfig:
     """Track identities across frames."""
 
     min_iou: float = 0.3                  # below this similarity a detection never matches a track
+    iou_weight: float = 0.5               # similarity = w * box IoU + (1 - w) * keypoint OKS (IoU alone without keypoints)
     min_hits: int = 2                     # a track is confirmed (shown) after this many matched frames
     max_misses: int = 10                  # a track is ended after this many frames without a match
     detect_every: int = 10                # run the detector at least every N frames to catch newcomers

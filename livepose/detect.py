@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from livepose.config import DetectConfig
+from livepose.crop import box_iou
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class Detection:
     """One person: an axis-aligned box for the top-down crop, plus mediapipe's rotated body ROI.
 
     ``keypoints`` are the four alignment points in image pixels (mid-hip, full-body size/rotation point,
-    mid-shoulder, upper-body size/rotation point). ``roi_angle`` is in degrees, counter-clockwise, the
-    rotation that makes the hip->kp1 vector point up (the convention of ``crop.affine_matrix``).
+    mid-shoulder, upper-body size/rotation point). ``roi_angle`` is in degrees: passed as ``rotation_deg``
+    to ``crop.affine_matrix`` it turns the crop so that the hip -> kp1 vector points up.
     """
 
     box_xywh: np.ndarray        # (4,) person box, pixels
@@ -152,34 +153,23 @@ def decode_raw(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
     return boxes, points, scores
 
 
-def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with (N, 4) xyxy boxes."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray, iou_threshold: float,
                  max_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mediapipe's WEIGHTED non-max suppression: each kept detection is the score-weighted mean of the
     candidates that overlap the best one, which steadies the alignment points between frames."""
     order = np.argsort(-scores)
     boxes, points, scores = boxes[order], points[order], scores[order]
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
     out_b, out_p, out_s = [], [], []
-    remaining = np.arange(len(scores))
+    remaining = np.arange(len(scores))          # indices in score order, best first
     while len(remaining) and len(out_s) < max_out:
         best = remaining[0]
-        group = remaining[_iou_one_to_many(boxes[best], boxes[remaining]) > iou_threshold]
-        group = np.union1d(group, [best])
+        group = np.union1d(remaining[box_iou(xywh[best], xywh[remaining])[0] > iou_threshold], [best])
         w = scores[group] / scores[group].sum()
         out_b.append(np.tensordot(w, boxes[group], axes=1))
         out_p.append(np.tensordot(w, points[group], axes=1))
         out_s.append(scores[best])
         remaining = np.setdiff1d(remaining, group, assume_unique=True)
-        remaining = remaining[np.argsort(-scores[remaining], kind="stable")]
     if not out_s:
         return np.zeros((0, 4), np.float32), np.zeros((0, NUM_ALIGNMENT_POINTS, 2), np.float32), np.zeros(0, np.float32)
     return np.asarray(out_b, np.float32), np.asarray(out_p, np.float32), np.asarray(out_s, np.float32)
@@ -199,23 +189,25 @@ def body_roi(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return centre, side, angle
 
 
-def person_boxes(centres: np.ndarray, sides: np.ndarray, angles_deg: np.ndarray, cfg: DetectConfig,
-                 image_hw: tuple[int, int]) -> np.ndarray:
-    """Axis-aligned (N, 4) xywh boxes around the rotated body rectangles, clipped to the image.
+def person_boxes(centres: np.ndarray, sides: np.ndarray, angles_deg: np.ndarray, cfg: DetectConfig) -> np.ndarray:
+    """Axis-aligned (N, 4) xyxy boxes around the rotated body rectangles (not clipped to the image).
 
-    The rectangle is ``box_scale * side`` long along the body axis and ``box_aspect`` times that across it,
-    centred on the hips shifted ``box_shift`` of its length toward kp1 (the head side).
+    The rectangle is centred on the hips, ``box_scale * side`` long along the body axis and ``box_aspect``
+    times that across it.
     """
     length = cfg.box_scale * sides
     width = cfg.box_aspect * length
     theta = np.radians(angles_deg)
-    up = np.stack([np.sin(theta), -np.cos(theta)], axis=1)    # unit hip -> kp1 direction in image coords
-    centre = centres + up * (cfg.box_shift * length)[:, None]
     c, s = np.abs(np.cos(theta)), np.abs(np.sin(theta))
     half = np.stack([c * width + s * length, s * width + c * length], axis=1) / 2.0
+    return np.concatenate([centres - half, centres + half], axis=1).astype(np.float32)
+
+
+def clip_xyxy_to_xywh(boxes: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """Clip (N, 4) xyxy boxes to the image and return them as xywh."""
     h, w = image_hw
-    lo = np.clip(centre - half, 0, [w, h])
-    hi = np.clip(centre + half, 0, [w, h])
+    lo = np.clip(boxes[:, :2], 0, [w, h])
+    hi = np.clip(boxes[:, 2:], 0, [w, h])
     return np.concatenate([lo, hi - lo], axis=1).astype(np.float32)
 
 
@@ -265,30 +257,34 @@ class BlazePoseDetector:
         self._boxes_index, self._scores_index = outs[4 + 2 * NUM_ALIGNMENT_POINTS], outs[1]
         self._anchors = ssd_anchors()
 
-    def _run_view(self, view: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One forward pass on an image region; boxes/points come back in that region's pixels."""
-        tensor, scale, offset = letterbox(view)
+    def _run_view(self, image: np.ndarray, region: tuple[int, int, int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One forward pass on a region (x, y, w, h); face boxes (xyxy), points and scores in image pixels."""
+        x, y, w, h = region
+        tensor, scale, offset = letterbox(image[y:y + h, x:x + w])
         self._interp.set_tensor(self._input_index, tensor[None])
         self._interp.invoke()
         boxes, points, scores = decode_raw(self._interp.get_tensor(self._boxes_index)[0],
                                            self._interp.get_tensor(self._scores_index)[0],
                                            self._anchors, self.cfg.score_threshold)
-        boxes = (boxes - np.tile(offset, 2)) / scale
-        points = (points - offset) / scale
+        origin = np.array([x, y], np.float32)
+        boxes = (boxes - np.tile(offset, 2)) / scale + np.tile(origin, 2)
+        points = (points - offset) / scale + origin
         return boxes, points, scores
 
     def __call__(self, image_rgb: np.ndarray) -> list[Detection]:
         image = to_rgb_uint8(image_rgb)
+        hw = image.shape[:2]
         found_b, found_p, found_s = [], [], []
-        for x, y, w, h in tile_regions(image.shape[:2], self.cfg.tiles, self.cfg.tile_overlap):
-            boxes, points, scores = self._run_view(image[y:y + h, x:x + w])
-            found_b.append(boxes + np.array([x, y, x, y], np.float32))
-            found_p.append(points + np.array([x, y], np.float32))
+        for region in tile_regions(hw, self.cfg.tiles, self.cfg.tile_overlap):
+            boxes, points, scores = self._run_view(image, region)
+            found_b.append(boxes)
+            found_p.append(points)
             found_s.append(scores)
         boxes, points, scores = weighted_nms(np.concatenate(found_b), np.concatenate(found_p),
                                              np.concatenate(found_s), self.cfg.nms_iou, self.cfg.max_people)
         centres, sides, angles = body_roi(points)
-        person = person_boxes(centres, sides, angles, self.cfg, image.shape[:2])
+        person = clip_xyxy_to_xywh(person_boxes(centres, sides, angles, self.cfg), hw)
         face = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
                           roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])
