@@ -1,0 +1,131 @@
+"""Stable person identities across frames: detections are matched to tracks by box IoU and keypoint similarity.
+
+Similarity of a track and a detection = ``iou_weight * IoU + (1 - iou_weight) * OKS``, where OKS is the COCO
+keypoint similarity (skeleton.OKS_SIGMAS, object area = the track's box area) over the joints confident in both
+(``min_keypoint_score``); with no such joint the similarity is the IoU alone. Keypoints tell apart two people whose
+boxes overlap (crossing, hugging), where IoU alone is ambiguous. The track is moved by its last box velocity to the
+current time first, so fast motion and crossings still match. Pairs are assigned with the Hungarian algorithm
+(scipy's linear_sum_assignment); pairs below ``min_iou`` similarity are never matched.
+
+Life cycle (SORT-like): an unmatched detection starts a tentative track; it is confirmed after ``min_hits`` matched
+frames; a tentative track that misses a frame ends; a confirmed one ends after ``max_misses`` missed frames in a
+row. Ids are never reused within one Tracker.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from livepose.config import TrackConfig
+from livepose.crop import box_iou
+from livepose.skeleton import OKS_SIGMAS
+
+
+@dataclass
+class Track:
+    """One person over time. ``box`` xywh, ``keypoints`` (J, 2), ``scores`` (J,) are from the last match."""
+
+    id: int
+    box: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    t: float                          # time (s) of the last match
+    hits: int = 1                     # matched frames, birth included
+    misses: int = 0                   # frames in a row without a match
+    confirmed: bool = False
+    age: int = 0                      # frames since birth
+    velocity: np.ndarray | None = None  # box velocity, xywh px/s, from the last two matches
+
+    @property
+    def visible(self) -> bool:
+        """Confirmed and matched in the current frame: what a renderer should draw."""
+        return self.confirmed and self.misses == 0
+
+    def predicted_shift(self, t: float) -> np.ndarray:
+        """Box displacement (xywh) expected from the last match to ``t``."""
+        return np.zeros(4) if self.velocity is None else self.velocity * (t - self.t)
+
+
+def keypoint_similarity(kp_a: np.ndarray, sc_a: np.ndarray, areas: np.ndarray, kp_b: np.ndarray, sc_b: np.ndarray,
+                        min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """OKS between (N, J, 2) and (M, J, 2) keypoints over joints confident in both, with the areas (N,) of ``a``.
+
+    Returns the (N, M) similarity and an (N, M) mask of pairs that share at least one confident joint.
+    """
+    both = (sc_a[:, None] >= min_score) & (sc_b[None] >= min_score)                      # (N, M, J)
+    d2 = np.sum((kp_a[:, None] - kp_b[None]) ** 2, axis=-1)
+    e = d2 / (2.0 * np.maximum(areas, 1.0)[:, None, None] * (2 * OKS_SIGMAS) ** 2)
+    n = both.sum(axis=-1)
+    sim = np.where(both, np.exp(-e), 0.0).sum(axis=-1) / np.maximum(n, 1)
+    return sim, n > 0
+
+
+class Tracker:
+    """Assigns ids to the people of each frame; see the module docstring for the rules."""
+
+    def __init__(self, cfg: TrackConfig = TrackConfig()) -> None:
+        self.cfg = cfg
+        self.tracks: list[Track] = []
+        self._ids = itertools.count()
+
+    def reset(self) -> None:
+        """Drop all tracks; ids keep counting so none is ever reused."""
+        self.tracks = []
+
+    def similarity(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> np.ndarray:
+        """(tracks, detections) similarity at time ``t``, tracks moved by their velocity."""
+        if not self.tracks or not len(boxes):
+            return np.zeros((len(self.tracks), len(boxes)))
+        shift = np.stack([trk.predicted_shift(t) for trk in self.tracks])
+        pred_boxes = np.stack([trk.box for trk in self.tracks]) + shift
+        centre_shift = shift[:, :2] + shift[:, 2:] / 2
+        pred_kp = np.stack([trk.keypoints for trk in self.tracks]) + centre_shift[:, None]
+        pred_sc = np.stack([trk.scores for trk in self.tracks])
+        iou = box_iou(pred_boxes, boxes)
+        oks, shared = keypoint_similarity(pred_kp, pred_sc, pred_boxes[:, 2] * pred_boxes[:, 3], keypoints, scores,
+                                          self.cfg.min_keypoint_score)
+        w = self.cfg.iou_weight
+        return np.where(shared, w * iou + (1 - w) * oks, iou)
+
+    def update(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> list[Track]:
+        """Match the detections of the frame at ``t`` (s); returns all live tracks (see ``Track.visible``).
+
+        ``boxes`` (N, 4) xywh, ``keypoints`` (N, J, 2), ``scores`` (N, J).
+        """
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        keypoints = np.asarray(keypoints, np.float64).reshape(len(boxes), -1, 2)
+        scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
+        sim = self.similarity(boxes, keypoints, scores, t)
+        rows, cols = linear_sum_assignment(-sim) if sim.size else (np.array([], int), np.array([], int))
+        good = sim[rows, cols] >= self.cfg.min_iou
+        matched_tracks, matched_dets = set(rows[good].tolist()), set(cols[good].tolist())
+
+        for r, c in zip(rows[good], cols[good]):
+            self._match(self.tracks[r], boxes[c], keypoints[c], scores[c], t)
+        survivors = []
+        for i, trk in enumerate(self.tracks):
+            if i not in matched_tracks:
+                trk.misses += 1
+                trk.age += 1
+                if not trk.confirmed or trk.misses > self.cfg.max_misses:
+                    continue
+            survivors.append(trk)
+        for c in range(len(boxes)):
+            if c not in matched_dets:
+                survivors.append(Track(next(self._ids), boxes[c].copy(), keypoints[c].copy(), scores[c].copy(), t,
+                                       confirmed=self.cfg.min_hits <= 1))
+        self.tracks = survivors
+        return list(self.tracks)
+
+    def _match(self, trk: Track, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> None:
+        if t > trk.t:
+            trk.velocity = (box - trk.box) / (t - trk.t)
+        trk.box, trk.keypoints, trk.scores, trk.t = box.copy(), keypoints.copy(), scores.copy(), t
+        trk.hits += 1
+        trk.misses = 0
+        trk.age += 1
+        trk.confirmed = trk.confirmed or trk.hits >= self.cfg.min_hits
