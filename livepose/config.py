@@ -125,6 +125,10 @@ class SourceConfig:
     time_jump_s: float = 1.0              # files: a source_time step larger than this is flagged as a jump
     close_timeout_s: float = 1.0          # close() waits this long for the capture thread
 
+    def __post_init__(self) -> None:
+        if self.mode not in ("realtime", "every"):
+            raise ValueError(f"unknown file read mode {self.mode!r}: choose 'realtime' or 'every'")
+
 
 @dataclass(frozen=True)
 class WriterConfig:

@@ -1,0 +1,173 @@
+"""The live core: detector-then-SimpleBaseline on each frame, tracked identities, per-joint smoothing.
+
+Between detector runs each person's crop comes from their previous keypoints (as MediaPipe does), so most
+frames skip the detector; it runs on the first frame, when a track is lost or unsure, and every
+``detect_every`` frames to catch newcomers. ``PipelineWorker`` runs it on a thread so a UI stays free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from livepose.config import PipelineConfig, SmoothConfig
+from livepose.crop import box_iou, expand_keypoint_box, keypoints_to_box
+from livepose.estimate import PoseEstimator
+from livepose.smooth import SmoothingBank
+from livepose.sources import Frame, SourceError, SourceStalled, SourceStatus
+from livepose.track import Tracker
+
+log = logging.getLogger(__name__)
+
+STAGES = ("capture_wait", "detect", "crop", "infer", "decode", "track", "smooth", "total")
+
+
+@dataclass
+class Person:
+    track_id: int
+    box: np.ndarray                # (4,) xywh
+    raw: np.ndarray                # (17, 2)
+    raw_scores: np.ndarray         # (17,)
+    smoothed: np.ndarray           # (17, 2); equals raw when smoothing is off
+    smoothed_scores: np.ndarray    # (17,)
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    people: list[Person]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    detector_ran: bool = False
+    frame_age_ms: float = 0.0      # result time minus capture time
+    smoothing: str = "kalman"
+
+
+class Pipeline:
+    """Stateful per stream: one tracker and one smoothing bank. Not thread-safe; one thread drives it."""
+
+    def __init__(self, estimator: PoseEstimator, detector, cfg: PipelineConfig = PipelineConfig()) -> None:
+        self.estimator = estimator
+        self.detector = detector
+        self.cfg = cfg
+        self.tracker = Tracker(cfg.track)
+        self.bank = SmoothingBank(cfg.smooth)
+        self._frames_since_detect = 0
+        self._need_detect = True
+
+    def set_smoothing(self, cfg: SmoothConfig) -> None:
+        """Switch filter or knobs live; the filters' state survives switching smoothing off and on."""
+        self.bank.set_config(cfg)
+
+    def reset(self) -> None:
+        """Forget every track (a seek, a new source)."""
+        self.tracker = Tracker(self.cfg.track)
+        self.bank.reset()
+        self._need_detect = True
+
+    def _roi_boxes(self) -> list[np.ndarray]:
+        """Next-frame crops from the live tracks' last keypoints."""
+        boxes = []
+        for track in self.tracker.tracks:
+            if track.misses > 0:
+                continue
+            box = keypoints_to_box(track.keypoints, track.scores, self.cfg.track.min_keypoint_score)
+            if box is not None:
+                boxes.append(expand_keypoint_box(box))
+        return boxes
+
+    def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
+        t0 = time.perf_counter()
+        timings = dict.fromkeys(STAGES, 0.0)
+        timings["capture_wait"] = capture_wait_ms
+        image = frame.image
+        rois = self._roi_boxes()
+        detect_now = (self._need_detect or not rois
+                      or self._frames_since_detect + 1 >= self.cfg.track.detect_every)
+        boxes = rois
+        if detect_now:
+            td = time.perf_counter()
+            dets = [d.box_xywh for d in self.detector(image)][: self.cfg.detect.max_people]
+            timings["detect"] = (time.perf_counter() - td) * 1e3
+            # A detection replaces the ROI of the same person; ROIs the detector missed keep their track alive.
+            if dets and rois:
+                overlap = box_iou(np.array(rois), np.array(dets)).max(axis=1)
+                rois = [r for r, o in zip(rois, overlap) if o < self.cfg.track.min_iou]
+            boxes = (list(dets) + rois)[: self.cfg.detect.max_people]
+            self._frames_since_detect = 0
+        else:
+            self._frames_since_detect += 1
+        est = self.estimator(image, np.array(boxes, np.float32).reshape(-1, 4))
+        timings.update(est.timings_ms)
+        tt = time.perf_counter()
+        kp_boxes = np.array([self._pose_box(k, s, b) for k, s, b in zip(est.keypoints, est.scores, boxes)],
+                            np.float32).reshape(-1, 4)
+        tracks = self.tracker.update(kp_boxes, est.keypoints, est.scores, frame.source_time)
+        shown = [t for t in tracks if t.confirmed and t.misses == 0]
+        timings["track"] = (time.perf_counter() - tt) * 1e3
+        ts = time.perf_counter()
+        out = self.bank.update([t.track_id for t in shown],
+                               np.array([t.keypoints for t in shown]).reshape(-1, 17, 2),
+                               np.array([t.scores for t in shown]).reshape(-1, 17), frame.source_time)
+        timings["smooth"] = (time.perf_counter() - ts) * 1e3
+        people = [Person(t.track_id, t.box, out.raw_keypoints[i].astype(np.float32),
+                         out.raw_scores[i].astype(np.float32), out.keypoints[i].astype(np.float32),
+                         out.scores[i].astype(np.float32)) for i, t in enumerate(shown)]
+        unsure = any(float(np.mean(t.scores)) < self.cfg.track.min_track_score for t in shown)
+        self._need_detect = unsure or len(shown) < len(tracks)
+        timings["total"] = (time.perf_counter() - t0) * 1e3 + capture_wait_ms
+        return FrameResult(frame, people, timings, detect_now, (time.monotonic() - frame.timestamp) * 1e3,
+                           self.bank.cfg.method)
+
+    def _pose_box(self, keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)
+        return np.asarray(fallback, np.float32) if box is None else expand_keypoint_box(box)
+
+
+class PipelineWorker(threading.Thread):
+    """Runs a pipeline over a source on its own thread; each result goes to ``on_result``.
+
+    ``stop()`` returns within about a second: reads time out, so a stalled camera cannot hold the thread.
+    Source errors are reported through ``on_error`` and end the loop.
+    """
+
+    def __init__(self, source, pipeline: Pipeline, on_result: Callable[[FrameResult], None],
+                 on_error: Callable[[Exception], None] | None = None, read_timeout_s: float = 0.25) -> None:
+        super().__init__(name="livepose-pipeline", daemon=True)
+        self.source = source
+        self.pipeline = pipeline
+        self.on_result = on_result
+        self.on_error = on_error
+        self.read_timeout_s = read_timeout_s
+        self._stop_event = threading.Event()
+        self.finished = threading.Event()
+
+    def stop(self, join_timeout_s: float = 1.0) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(join_timeout_s)
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                tw = time.perf_counter()
+                try:
+                    frame = self.source.read(timeout=self.read_timeout_s)
+                except SourceStalled:
+                    if self.source.status in (SourceStatus.FAILED, SourceStatus.CLOSED):
+                        break
+                    continue  # a paused file or a camera reconnecting: keep the thread responsive
+                if frame is None:  # the source has ended
+                    break
+                wait_ms = (time.perf_counter() - tw) * 1e3
+                self.on_result(self.pipeline.process(frame, wait_ms))
+        except (SourceError, OSError, ValueError) as exc:
+            log.error("pipeline stopped: %s", exc)
+            if self.on_error is not None:
+                self.on_error(exc)
+        finally:
+            self.finished.set()

@@ -1,0 +1,88 @@
+"""Skeleton overlay with QPainter: the app's video widget and annotated video files share this code.
+
+Frames are wrapped as QImage without a copy and painted in place.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PyQt5.QtCore import QPointF, QRectF, Qt
+from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPen
+
+from livepose.config import RenderConfig
+from livepose.skeleton import LIMBS, track_colour
+
+
+def qimage_view(image_rgb: np.ndarray) -> QImage:
+    """A QImage sharing memory with a contiguous HxWx3 uint8 array (the array must outlive the QImage)."""
+    if not image_rgb.flags["C_CONTIGUOUS"] or image_rgb.dtype != np.uint8 or image_rgb.ndim != 3:
+        raise ValueError("qimage_view needs a C-contiguous HxWx3 uint8 array")
+    h, w = image_rgb.shape[:2]
+    return QImage(image_rgb.data, w, h, 3 * w, QImage.Format_RGB888)
+
+
+def draw_skeleton(painter: QPainter, keypoints: np.ndarray, scores: np.ndarray, colour: QColor,
+                  cfg: RenderConfig, opacity: float = 1.0) -> None:
+    """Limbs between confident joints, joint dots whose radius grows with confidence."""
+    painter.setOpacity(opacity)
+    pen = QPen(colour, cfg.line_width)
+    pen.setCapStyle(Qt.RoundCap)
+    painter.setPen(pen)
+    ok = scores >= cfg.min_score
+    for a, b in LIMBS:
+        if ok[a] and ok[b]:
+            painter.drawLine(QPointF(*keypoints[a]), QPointF(*keypoints[b]))
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(colour)
+    for (x, y), s, good in zip(keypoints, scores, ok):
+        if good:
+            r = cfg.joint_radius * (0.5 + 0.5 * float(s))
+            painter.drawEllipse(QPointF(x, y), r, r)
+    painter.setBrush(Qt.NoBrush)
+    painter.setOpacity(1.0)
+
+
+def draw_people(painter: QPainter, people: Sequence, cfg: RenderConfig, smoothed: bool = True) -> None:
+    """Every tracked person in their track colour; the raw pose as a faint ghost when ``cfg.show_raw``."""
+    for person in people:
+        colour = QColor(*track_colour(person.track_id))
+        if cfg.show_raw and smoothed:
+            draw_skeleton(painter, person.raw, person.raw_scores, QColor(255, 255, 255), cfg, cfg.raw_ghost_opacity)
+        kps, sc = (person.smoothed, person.smoothed_scores) if smoothed else (person.raw, person.raw_scores)
+        draw_skeleton(painter, kps, sc, colour, cfg)
+        if cfg.show_ids:
+            x, y, _, _ = person.box
+            painter.setPen(QPen(colour))
+            painter.setFont(QFont("Sans", max(8, cfg.hud_font_px - 2), QFont.Bold))
+            painter.drawText(QPointF(x, max(12.0, y - 4)), f"#{person.track_id}")
+
+
+def draw_hud(painter: QPainter, lines: Sequence[str], cfg: RenderConfig) -> None:
+    """Status lines in the top-left corner on a translucent panel."""
+    if not lines:
+        return
+    font = QFont("Monospace", cfg.hud_font_px)
+    font.setStyleHint(QFont.TypeWriter)
+    painter.setFont(font)
+    metrics = painter.fontMetrics()
+    width = max(metrics.horizontalAdvance(s) for s in lines) + 12
+    height = metrics.height() * len(lines) + 8
+    painter.fillRect(QRectF(4, 4, width, height), QColor(0, 0, 0, 150))
+    painter.setPen(QColor(255, 255, 255))
+    for i, line in enumerate(lines):
+        painter.drawText(QPointF(10, 4 + metrics.ascent() + 4 + i * metrics.height()), line)
+
+
+def annotate(image_rgb: np.ndarray, people: Sequence, cfg: RenderConfig = RenderConfig(), smoothed: bool = True,
+             hud: Sequence[str] = ()) -> np.ndarray:
+    """A copy of the frame with skeletons (and optional HUD lines) painted on it."""
+    out = np.ascontiguousarray(image_rgb).copy()
+    img = qimage_view(out)
+    painter = QPainter(img)
+    painter.setRenderHint(QPainter.Antialiasing)
+    draw_people(painter, people, cfg, smoothed)
+    draw_hud(painter, hud, cfg)
+    painter.end()
+    return out

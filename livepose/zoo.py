@@ -1,0 +1,57 @@
+"""Which network to run: the shipped default, a weights file, or a checkpoint name from the registry.
+
+Resolution is one function so the CLI, the app and the benchmark all accept the same ``--model`` values.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from livepose.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+#: name -> shipped weights file (trained in-house, see README "Model card").
+SHIPPED = {
+    "default": "simplebaseline_r18_256x192.npz",
+    "r18-256x192": "simplebaseline_r18_256x192.npz",
+}
+
+
+class ModelNotFound(FileNotFoundError):
+    pass
+
+
+def shipped_path(name: str = "default") -> Path:
+    path = ASSETS / SHIPPED[name]
+    if not path.exists():
+        raise ModelNotFound(f"shipped weights {path} are missing: reinstall from a full clone "
+                            f"(git lfs is not used; the file is in the repository)")
+    return path
+
+
+def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = None,
+                 batch_sizes: tuple[int, ...] = (1, 2, 4, 8)):
+    """A ready :class:`livepose.model.PoseNet` from a shipped name, an ``.npz`` file, or a torch checkpoint.
+
+    ``input_size`` overrides the size the weights were trained at (the network is fully convolutional).
+    """
+    from livepose.model import PoseNet, build_simplebaseline, load_weights_npz, read_npz_meta
+
+    path = shipped_path(spec) if spec in SHIPPED else Path(spec)
+    if path.suffix == ".npz":
+        if not path.exists():
+            raise ModelNotFound(f"weights file {path} does not exist")
+        meta = read_npz_meta(path)
+        size = tuple(input_size or meta["input_size"])
+        cfg = ModelConfig(depth=meta["depth"], num_joints=meta["num_joints"], input_size=size)
+        model = build_simplebaseline(cfg)
+        load_weights_npz(model, path)
+        name = f"{path.stem}" + ("" if size == tuple(meta["input_size"]) else f"@{size[0]}x{size[1]}")
+        return PoseNet(model, batch_sizes, name=name)
+    from livepose.weights import load_model  # torch checkpoints and registry names
+
+    model = load_model(spec, input_size=input_size)
+    return PoseNet(model, batch_sizes, name=Path(spec).stem)
