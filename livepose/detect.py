@@ -105,6 +105,8 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise TypeError(f"detector input must be uint8 (0-255), got {image.dtype}")
+    if image.ndim < 2 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"detector input must be a non-empty HxW(xC) image, got shape {image.shape}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 2:
@@ -113,29 +115,25 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"detector input must be HxW grey, HxWx3 RGB or HxWx4 RGBA, got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"detector input is empty: shape {image.shape}")
     return image
 
 
-def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, np.ndarray]:
+def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit the image into a size x size square, centred, padded black; values scaled to [-1, 1].
 
-    Returns the (size, size, 3) float32 tensor, the scale and the (x, y) offset that map image pixels to
-    input pixels: ``p_in = p_img * scale + offset``.
+    Returns the (size, size, 3) float32 tensor, and the (x, y) scale and offset that map image pixels to
+    input pixels: ``p_in = p_img * scale + offset`` (per axis, as the resize rounds each side).
     """
     h, w = image.shape[:2]
-    scale = size / max(h, w)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    fit = size / max(h, w)
+    nw, nh = max(1, round(w * fit)), max(1, round(h * fit))
+    interp = cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
     ox, oy = (size - nw) // 2, (size - nh) // 2
     canvas = np.zeros((size, size, 3), np.uint8)
     canvas[oy:oy + nh, ox:ox + nw] = resized
     tensor = canvas.astype(np.float32) * (2.0 / 255.0) - 1.0
-    # The resize rounds the size, so the effective scale differs slightly per axis; use the mean.
-    eff_scale = (nw / w + nh / h) / 2.0
-    return tensor, eff_scale, np.array([ox, oy], np.float32)
+    return tensor, np.array([nw / w, nh / h], np.float32), np.array([ox, oy], np.float32)
 
 
 def decode_raw(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
@@ -268,7 +266,7 @@ class BlazePoseDetector:
                                            self._interp.get_tensor(self._scores_index)[0],
                                            self._anchors, self.cfg.score_threshold)
         origin = np.array([x, y], np.float32)
-        boxes = (boxes - np.tile(offset, 2)) / scale + np.tile(origin, 2)
+        boxes = (boxes - np.tile(offset, 2)) / np.tile(scale, 2) + np.tile(origin, 2)
         points = (points - offset) / scale + origin
         return boxes, points, scores
 

@@ -5,6 +5,8 @@ GT box at least 48 px tall. GT boxes are the datasets' own (``bbox`` in the pose
 that is the keypoint box padded 10 %, which leaves the head out). Detections are matched to GT one-to-one by
 Hungarian assignment on IoU.
 
+Measured (default config, tiles=1 unless said): JHMDB clip recall@0.5 0.80, mean IoU 0.66, crop coverage 1.0;
+tfjs squats (pseudo-GT) 1.0 / 0.62 / 1.0; images_gt 0.47 / 0.65 / 0.56, with tiles=2 0.68 / 0.70 / 0.91.
 Recall >= 0.9 at IoU 0.5 is not reachable with this detector, for two measured reasons:
 * it sees few people in group photos (it is built for one prominent person; the 2x2 tiles help), and
 * its box is derived from two alignment points with a fixed aspect, while the GT boxes vary from narrow
@@ -12,14 +14,15 @@ Recall >= 0.9 at IoU 0.5 is not reachable with this detector, for two measured r
   detections sit at IoU 0.4-0.5.
 So the IoU-0.5 recall floors below are regression guards set under the measured figures, and the property the
 top-down pipeline actually needs is asserted at 0.9: the padded crop region built from a matched detection
-(``crop.box_to_region``) holds >= 90 % of that person's labelled keypoints ("crop coverage").
+(``crop.box_to_region``) holds >= 90 % of that person's labelled keypoints ("crop coverage"), on the
+single-person clips and on images_gt with tiles=2 (0.85 floor there: one person in 34 is 0.03).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -32,7 +35,6 @@ from livepose.crop import affine_matrix, box_iou, box_to_region, transform_point
 from livepose.detect import (NUM_ANCHORS, BlazePoseDetector, Detection, DetectorModelMissing, PersonDetector,
                              body_roi, default_model_path, ssd_anchors, tile_regions, weighted_nms)
 
-log = logging.getLogger(__name__)
 
 MIN_LABELLED, MIN_HEIGHT = 8, 48        # the "visible person" rule
 MATCH_IOU = 0.5
@@ -51,22 +53,37 @@ def visible_people(people: list[dict]) -> list[dict]:
             if sum(k[2] > 0 for k in p["keypoints"]) >= MIN_LABELLED and p["bbox"][3] >= MIN_HEIGHT]
 
 
-def load_gt(root: Path, name: str) -> list[tuple[Path, list[dict]]]:
-    """(image path, visible people) for a pose17 file, single-image or sequence."""
+def load_gt(root: Path, name: str) -> Iterator[tuple[np.ndarray, list[dict]]]:
+    """(RGB image, visible people) for a pose17 file with per-image or per-frame files."""
     path = root / name
     data = json.loads(path.read_text())
     entries = data["images"] if "images" in data else data["frames"]
-    return [(path.parent / e["file"], visible_people(e["people"])) for e in entries]
+    return ((read_rgb(path.parent / e["file"]), visible_people(e["people"])) for e in entries)
 
 
-def score(detector: PersonDetector, samples: list[tuple[Path, list[dict]]]) -> dict[str, float]:
+def load_video_gt(root: Path, name: str, every: int) -> Iterator[tuple[np.ndarray, list[dict]]]:
+    """(RGB frame, visible people) for every ``every``-th frame of a pose17 file that names a video."""
+    path = root / name
+    data = json.loads(path.read_text())
+    cap = cv2.VideoCapture(str(path.parent / data["video"]))
+    try:
+        for i, entry in enumerate(data["frames"]):
+            ok, frame = cap.read()
+            assert ok, f"{data['video']} ends before frame {i}"
+            if i % every == 0:
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), visible_people(entry["people"])
+    finally:
+        cap.release()
+
+
+def score(detector: PersonDetector, samples: Iterable[tuple[np.ndarray, list[dict]]]) -> dict[str, float]:
     """Recall at IoU 0.5, mean IoU of those matches, and crop coverage, over all visible people."""
     crop_cfg = CropConfig()
     n = hits = covered = 0
     ious = []
-    for path, people in samples:
+    for image, people in samples:
         n += len(people)
-        dets = detector(read_rgb(path))
+        dets = detector(image)
         if not people or not dets:
             continue
         gt = np.array([p["bbox"] for p in people])
@@ -158,11 +175,20 @@ def test_jhmdb_clip_single_person(shared_data, detector):
     assert result["recall"] >= 0.75          # measured 0.80; see the module docstring for why not 0.9
 
 
+def test_squats_video_pseudo_gt(shared_data, detector):
+    """Every 8th frame of the tfjs squats clip (portrait 720x1280); its boxes come from BlazePose-full landmarks
+    (model output, not human GT), padded 10 %."""
+    result = score(detector, load_video_gt(shared_data, "sequences_pseudo_gt/tfjs_pose_squats/reference.pose17.json",
+                                           every=8))
+    print(f"\nsquats clip, tiles=1: {result}")
+    assert result["people"] == 9
+    assert result["recall"] >= 0.88 and result["crop_coverage"] >= COVER_FRACTION   # measured 1.0 and 1.0
+
+
 def test_images_gt_multi_dataset(shared_data, detector, tiled_detector):
     """21 images from 6 datasets (34 visible people), many of them group photos; tiles find more people."""
-    samples = load_gt(shared_data, "images_gt/annotations.pose17.json")
-    whole = score(detector, samples)
-    tiled = score(tiled_detector, samples)
+    whole = score(detector, load_gt(shared_data, "images_gt/annotations.pose17.json"))
+    tiled = score(tiled_detector, load_gt(shared_data, "images_gt/annotations.pose17.json"))
     print(f"\nimages_gt, tiles=1: {whole}\nimages_gt, tiles=2: {tiled}")
     assert whole["people"] == 34
     assert tiled["recall"] > whole["recall"] and tiled["crop_coverage"] > whole["crop_coverage"]
@@ -212,8 +238,9 @@ def test_grey_rgba_tiny_and_huge_inputs(shared_data, detector):
     assert box_iou(big[0].box_xywh / 6, reference[0].box_xywh)[0, 0] > 0.8
     with pytest.raises(TypeError, match="uint8"):
         detector(image.astype(np.float32))
-    with pytest.raises(ValueError, match="shape"):
-        detector(np.zeros((4, 4, 2), np.uint8))
+    for bad in (np.zeros((4, 4, 2), np.uint8), np.zeros((0, 5, 3), np.uint8), np.zeros(7, np.uint8)):
+        with pytest.raises(ValueError, match="shape"):
+            detector(bad)
 
 
 def test_time_per_frame(shared_data, detector):
