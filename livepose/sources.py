@@ -180,6 +180,7 @@ class FrameSource:
         self._on_status = on_status
         self._cond = threading.Condition()
         self._status = SourceStatus.RUNNING
+        self._status_detail = ""
         self._closed = False
         self._counts = {"frames_read": 0, "frames_dropped": 0, "skipped_files": 0, "time_anomalies": 0,
                         "reconnects": 0}
@@ -226,9 +227,9 @@ class FrameSource:
     def _set_status(self, status: SourceStatus, detail: str = "") -> None:
         """Change status and tell the callback; never called with the lock held (the callback may read stats)."""
         with self._cond:
-            if status == self._status or (self._status is SourceStatus.CLOSED):
+            if (status, detail) == (self._status, self._status_detail) or self._status is SourceStatus.CLOSED:
                 return
-            self._status = status
+            self._status, self._status_detail = status, detail
             self._cond.notify_all()
         level = logging.WARNING if status in (SourceStatus.STALLED, SourceStatus.FAILED) else logging.INFO
         log.log(level, "%s: %s%s", self.name, status.value, f" ({detail})" if detail else "")
@@ -251,8 +252,6 @@ class _FileSource(FrameSource):
 
     def __init__(self, name: str, cfg: SourceConfig, native_fps: float, frame_count: int | None,
                  on_status: StatusCallback | None):
-        if cfg.mode not in ("realtime", "every"):
-            raise ValueError(f"unknown file read mode {cfg.mode!r}: choose 'realtime' or 'every'")
         super().__init__(name, cfg, on_status)
         self.native_fps = native_fps
         self.frame_count = frame_count
@@ -663,7 +662,7 @@ def open_source(spec: str | int | Path, cfg: SourceConfig = SourceConfig(),
     text = str(spec).strip()
     is_camera = isinstance(spec, int) or text.isdigit() or text.startswith("/dev/video")
     if capture_factory is not None:
-        return LiveSource(text, capture_factory, cfg, on_status,
+        return LiveSource(f"camera {text}" if is_camera else text, capture_factory, cfg, on_status,
                           CameraUnavailable if is_camera else SourceUnavailable)
     if is_camera:
         device: int | str = int(text) if text.isdigit() else text
