@@ -14,7 +14,8 @@ import pytest
 
 from livepose.config import SourceConfig
 from livepose.sources import (CameraUnavailable, CorruptVideo, EmptySource, SourceNotFound, SourceStalled,
-                              SourceStatus, list_cameras, open_source, to_rgb8)
+                              SourceStatus, LiveSource, list_cameras, open_source,
+                              stream_factory, to_rgb8)
 
 EVERY = SourceConfig(mode="every")
 JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/frames"
@@ -398,3 +399,18 @@ def test_live_latest_frame_wins_and_close_joins_quickly(real_frames):
 def test_unopened_capture_is_camera_unavailable():
     with pytest.raises(CameraUnavailable, match="did not open"):
         open_source(3, capture_factory=ClosedCapture)
+
+
+def test_stream_path_reads_a_real_video_through_ffmpeg_then_gives_up_at_its_end(shared_data):
+    """No network here: a local file stands in for the URL, exercising the stream capture (FFmpeg + timeouts)."""
+    path = shared_data / "videos/posetrack18_000001_mpiinew_test.mp4"
+    cfg = SourceConfig(read_timeout_s=0.5, max_read_failures=1, reconnect_attempts=0)
+    source = LiveSource("stream", stream_factory(str(path), cfg), cfg)
+    with source:
+        frames = list(source)
+        assert source.status is SourceStatus.FAILED
+        stats = source.stats
+    assert 1 <= len(frames) <= 5
+    assert stats.frames_read + stats.frames_dropped == 5      # every decoded frame was delivered or dropped
+    assert [f.index for f in frames] == sorted({f.index for f in frames})
+    assert frames[0].image.shape == (720, 1280, 3)
