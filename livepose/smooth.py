@@ -23,6 +23,7 @@ below runs all joints at once with numpy and is checked against filterpy's ``Kal
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
@@ -72,6 +73,12 @@ class _JointClock:
         self.alive &= seen | (t - self.last_seen <= cfg.max_predict_s)
         return dt, seen
 
+    def grow(self, extra: int) -> None:
+        """Append ``extra`` dead joints."""
+        self.alive = np.concatenate([self.alive, np.zeros(extra, bool)])
+        self.last_seen = np.concatenate([self.last_seen, np.zeros(extra)])
+        self.last_score = np.concatenate([self.last_score, np.zeros(extra)])
+
     def mark_seen(self, seen: np.ndarray, scores: np.ndarray, t: float) -> None:
         self.alive |= seen
         self.last_seen[seen] = t
@@ -100,8 +107,9 @@ def _motion_model(dt: float, dim: int, var: float) -> tuple[np.ndarray, np.ndarr
     return f, q
 
 
-class KalmanSmoother:
-    """Kalman filter per joint, all joints at once. State x: (J, dim, 2) (per axis), covariance P: (J, dim, dim)."""
+class _JointFilter:
+    """Rows of independent joints sharing one clock. The bank packs several people into the rows of one filter,
+    so a frame costs one vectorised update however many people it holds."""
 
     def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
         self.cfg = cfg
@@ -109,19 +117,46 @@ class KalmanSmoother:
         self.reset()
 
     def reset(self) -> None:
-        self._dim: int | None = None
         self.clock = _JointClock(self.num_joints)
+        self._new_state()
+
+    def forget(self, rows: slice | np.ndarray) -> None:
+        """Drop these joints: they start afresh at their next measurement."""
+        self.clock.alive[rows] = False
+
+    def grow(self, num_joints: int) -> None:
+        """Make room for ``num_joints`` rows; the new ones start dead."""
+        extra = num_joints - self.num_joints
+        if extra > 0:
+            self.clock.grow(extra)
+            self._grow_state(extra)
+            self.num_joints = num_joints
+
+    def _new_state(self) -> None:
+        raise NotImplementedError
+
+    def _grow_state(self, extra: int) -> None:
+        raise NotImplementedError
+
+
+class KalmanSmoother(_JointFilter):
+    """Kalman filter per joint, all joints at once. State x: (J, dim, 2) (per axis), covariance P: (J, dim, dim)."""
+
+    def _new_state(self) -> None:
+        self._dim = MOTION_MODELS.get(self.cfg.motion_model, 0)
+        self.x = np.zeros((self.num_joints, self._dim, 2))
+        self.P = np.zeros((self.num_joints, self._dim, self._dim))
+
+    def _grow_state(self, extra: int) -> None:
+        self.x = np.concatenate([self.x, np.zeros((extra, self._dim, 2))])
+        self.P = np.concatenate([self.P, np.zeros((extra, self._dim, self._dim))])
 
     def _ensure_model(self) -> int:
         if self.cfg.motion_model not in MOTION_MODELS:
             raise ValueError(f"motion_model must be one of {tuple(MOTION_MODELS)}, got {self.cfg.motion_model!r}")
-        dim = MOTION_MODELS[self.cfg.motion_model]
-        if dim != self._dim:                 # switching cv <-> ca cannot keep the state: start again
-            self.clock = _JointClock(self.num_joints)
-            self.x = np.zeros((self.num_joints, dim, 2))
-            self.P = np.zeros((self.num_joints, dim, dim))
-            self._dim = dim
-        return dim
+        if MOTION_MODELS[self.cfg.motion_model] != self._dim:     # cv <-> ca cannot keep the state: start again
+            self.reset()
+        return self._dim
 
     def _initial_covariance(self, r: np.ndarray, dim: int) -> np.ndarray:
         p0 = np.zeros((len(r), dim, dim))
@@ -156,18 +191,16 @@ class KalmanSmoother:
         return self.clock.output(self.x[:, 0].copy(), seen, s)
 
 
-class OneEuroSmoother:
+class OneEuroSmoother(_JointFilter):
     """One Euro filter per joint and axis, with each joint's real time since its last measurement."""
 
-    def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
-        self.cfg = cfg
-        self.num_joints = num_joints
-        self.reset()
-
-    def reset(self) -> None:
-        self.clock = _JointClock(self.num_joints)
+    def _new_state(self) -> None:
         self.x = np.zeros((self.num_joints, 2))
         self.dx = np.zeros((self.num_joints, 2))
+
+    def _grow_state(self, extra: int) -> None:
+        self.x = np.concatenate([self.x, np.zeros((extra, 2))])
+        self.dx = np.concatenate([self.dx, np.zeros((extra, 2))])
 
     @staticmethod
     def _alpha(cutoff: float | np.ndarray, dt: np.ndarray) -> np.ndarray:
@@ -229,26 +262,28 @@ class BankOutput(NamedTuple):
 
 
 class SmoothingBank:
-    """One smoother per track id; the method and its parameters can change at runtime.
+    """Smoothing for every tracked person; the method and its parameters can change at runtime.
 
-    With ``method == "none"`` the previously active filter keeps running in the background and the raw keypoints
-    are returned, so switching smoothing back on is seamless. Changing a filter's parameters keeps its state;
-    changing the method starts the new filter afresh. A track not updated for more than ``max_predict_s``
-    (all of its joints would be dropped anyway) loses its smoother, so an id that comes back starts afresh.
+    All people share one filter, each track id owning a slot of ``num_joints`` rows, so the cost of a frame does not
+    grow with the number of people. With ``method == "none"`` the previously active filter keeps running in the
+    background and the raw keypoints are returned, so switching smoothing back on is seamless. Changing a filter's
+    parameters keeps its state; changing the method starts the new filter afresh. A track missing from a frame
+    coasts like a missing joint; one not updated for more than ``max_predict_s`` loses its slot, so an id that
+    comes back (or a re-born track) starts afresh.
     """
 
     def __init__(self, cfg: SmoothConfig = SmoothConfig(), num_joints: int = NUM_KEYPOINTS) -> None:
         self.num_joints = num_joints
-        self._smoothers: dict[int, PoseSmoother] = {}
+        self._filter: KalmanSmoother | OneEuroSmoother | None = None    # None until a filtering method is set
+        self._slots: dict[int, int] = {}            # track id -> slot
         self._last_update: dict[int, float] = {}
-        self._filter_cfg: SmoothConfig | None = None      # the config the running filters use
         self.cfg = cfg
         self.set_config(cfg)
 
     @property
     def filtering(self) -> SmoothConfig | None:
-        """The config of the filters that run (in the background when ``cfg.method == "none"``)."""
-        return self._filter_cfg
+        """The config of the filter that runs (in the background when ``cfg.method == "none"``)."""
+        return None if self._filter is None else self._filter.cfg
 
     def set_config(self, cfg: SmoothConfig) -> None:
         if cfg.method not in METHODS:
@@ -256,40 +291,55 @@ class SmoothingBank:
         self.cfg = cfg
         if cfg.method == "none":
             return
-        if self._filter_cfg is None or self._filter_cfg.method != cfg.method:
-            self._smoothers.clear()
-        self._filter_cfg = cfg
-        for smoother in self._smoothers.values():
-            smoother.cfg = cfg
+        if self._filter is None or self._filter.cfg.method != cfg.method:
+            self._filter = _SMOOTHERS[cfg.method](cfg, self.num_joints)
+            self._slots.clear()
+            self._last_update.clear()
+        self._filter.cfg = cfg
 
     def reset(self, track_id: int | None = None) -> None:
         """Forget one track (re-born) or, with no id, all of them."""
         if track_id is None:
-            self._smoothers.clear()
+            self._slots.clear()
             self._last_update.clear()
         else:
-            self._smoothers.pop(track_id, None)
+            self._slots.pop(track_id, None)
             self._last_update.pop(track_id, None)
 
     def update(self, track_ids: Sequence[int], keypoints: np.ndarray, scores: np.ndarray, t: float) -> BankOutput:
         """Smooth the people of one frame at time ``t`` (s). ``keypoints`` (N, J, 2), ``scores`` (N, J)."""
-        raw = np.asarray(keypoints, np.float64).reshape(len(track_ids), self.num_joints, 2)
-        raw_scores = np.asarray(scores, np.float64).reshape(len(track_ids), self.num_joints)
-        self._forget_stale(t)
+        ids = [int(tid) for tid in track_ids]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"track ids must be unique within a frame, got {ids}")
+        n, j = len(ids), self.num_joints
+        raw = np.asarray(keypoints, np.float64).reshape(n, j, 2)
+        raw_scores = np.asarray(scores, np.float64).reshape(n, j)
         smoothed, smoothed_scores = raw.copy(), raw_scores.copy()
-        if self._filter_cfg is not None:
-            for i, tid in enumerate(track_ids):
-                smoother = self._smoothers.get(tid)
-                if smoother is None:
-                    smoother = self._smoothers[tid] = make_smoother(self._filter_cfg, self.num_joints)
-                smoothed[i], smoothed_scores[i] = smoother.update(raw[i], raw_scores[i], t)
-                self._last_update[tid] = t
-        if self.cfg.method == "none":
-            smoothed, smoothed_scores = raw.copy(), raw_scores.copy()
+        if self._filter is not None:
+            self._forget_stale(t)
+            rows = (np.array([self._slot(tid) for tid in ids], int)[:, None] * j + np.arange(j)).reshape(-1)
+            z = np.full((self._filter.num_joints, 2), np.nan)
+            s = np.zeros(self._filter.num_joints)
+            z[rows], s[rows] = raw.reshape(-1, 2), raw_scores.reshape(-1)
+            out, out_scores = self._filter.update(z, s, t)
+            self._last_update.update((tid, t) for tid in ids)
+            if self.cfg.method != "none":
+                smoothed, smoothed_scores = out[rows].reshape(n, j, 2), out_scores[rows].reshape(n, j)
         return BankOutput(raw, raw_scores, smoothed, smoothed_scores)
 
+    def _slot(self, track_id: int) -> int:
+        slot = self._slots.get(track_id)
+        if slot is None:
+            used = set(self._slots.values())
+            slot = next(i for i in itertools.count() if i not in used)
+            rows = slice(slot * self.num_joints, (slot + 1) * self.num_joints)
+            if rows.stop > self._filter.num_joints:         # double the capacity: few reallocations in crowds
+                self._filter.grow(max(rows.stop, 2 * self._filter.num_joints))
+            self._filter.forget(rows)
+            self._slots[track_id] = slot
+        return slot
+
     def _forget_stale(self, t: float) -> None:
-        limit = self._filter_cfg.max_predict_s if self._filter_cfg is not None else self.cfg.max_predict_s
+        limit = self._filter.cfg.max_predict_s
         for tid in [tid for tid, last in self._last_update.items() if t - last > limit]:
             self.reset(tid)
-
