@@ -318,7 +318,7 @@ class _FileSource(FrameSource):
         deadline = time.monotonic() + (self.cfg.read_timeout_s if timeout is None else timeout)
         ended = False
         with self._cond:
-            restarted_empty = False
+            looped = False   # at most one restart per read, so a folder of unreadable images cannot spin
             while not self._closed:
                 if self._seek_to is not None:
                     self._jump(self._seek_to)
@@ -331,8 +331,8 @@ class _FileSource(FrameSource):
                     continue
                 got = self._read_next()
                 if got is None:
-                    if self.cfg.loop and self._counts["frames_read"] > 0 and not restarted_empty:
-                        restarted_empty = True
+                    if self.cfg.loop and self._counts["frames_read"] > 0 and not looped:
+                        looped = True
                         self._jump(0)
                         continue
                     ended = True
