@@ -29,11 +29,12 @@ class PoseEstimator:
         self.crop_cfg = crop_cfg
         self.decode_cfg = decode_cfg
         self._buffer: np.ndarray | None = None
+        self.num_joints = int(net.model.output_shape[-1])
 
     def __call__(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> Estimate:
         boxes = np.asarray(boxes_xywh, np.float32).reshape(-1, 4)
-        j = self.net.model.output_shape[-1]
         if len(boxes) == 0:
+            j = self.num_joints
             return Estimate(np.zeros((0, j, 2), np.float32), np.zeros((0, j), np.float32),
                             {"crop": 0.0, "infer": 0.0, "decode": 0.0})
         t0 = time.perf_counter()

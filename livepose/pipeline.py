@@ -18,7 +18,8 @@ import numpy as np
 from livepose.config import PipelineConfig, SmoothConfig
 from livepose.crop import box_iou, expand_keypoint_box, keypoints_to_box
 from livepose.estimate import PoseEstimator
-from livepose.smooth import SmoothingBank
+from livepose.records import FrameRecord, frame_record
+from livepose.smooth import BankOutput, SmoothingBank
 from livepose.sources import Frame, SourceError, SourceStalled, SourceStatus
 from livepose.track import Tracker
 
@@ -29,6 +30,8 @@ STAGES = ("capture_wait", "detect", "crop", "infer", "decode", "track", "smooth"
 
 @dataclass
 class Person:
+    """One tracked person in one frame, as the renderer and the app use it."""
+
     track_id: int
     box: np.ndarray                # (4,) xywh
     raw: np.ndarray                # (17, 2)
@@ -40,11 +43,24 @@ class Person:
 @dataclass
 class FrameResult:
     frame: Frame
-    people: list[Person]
+    track_ids: list[int]
+    boxes: np.ndarray              # (N, 4) xywh
+    poses: BankOutput              # raw and smoothed keypoints of the N people
+    smooth_cfg: SmoothConfig
     timings_ms: dict[str, float] = field(default_factory=dict)
     detector_ran: bool = False
     frame_age_ms: float = 0.0      # result time minus capture time
-    smoothing: str = "kalman"
+
+    @property
+    def people(self) -> list[Person]:
+        p = self.poses
+        return [Person(tid, self.boxes[i], p.raw_keypoints[i], p.raw_scores[i], p.keypoints[i], p.scores[i])
+                for i, tid in enumerate(self.track_ids)]
+
+    def record(self) -> FrameRecord:
+        """The JSONL record of this frame (what `livepose smooth` can re-filter)."""
+        return frame_record(self.frame.index, self.frame.source_time, self.frame.source_time, self.track_ids,
+                            self.boxes, self.poses, self.smooth_cfg, self.timings_ms)
 
 
 class Pipeline:
@@ -65,7 +81,7 @@ class Pipeline:
 
     def reset(self) -> None:
         """Forget every track (a seek, a new source)."""
-        self.tracker = Tracker(self.cfg.track)
+        self.tracker.reset()
         self.bank.reset()
         self._need_detect = True
 
@@ -107,21 +123,20 @@ class Pipeline:
         kp_boxes = np.array([self._pose_box(k, s, b) for k, s, b in zip(est.keypoints, est.scores, boxes)],
                             np.float32).reshape(-1, 4)
         tracks = self.tracker.update(kp_boxes, est.keypoints, est.scores, frame.source_time)
-        shown = [t for t in tracks if t.confirmed and t.misses == 0]
+        shown = [t for t in tracks if t.visible]
         timings["track"] = (time.perf_counter() - tt) * 1e3
         ts = time.perf_counter()
-        out = self.bank.update([t.track_id for t in shown],
-                               np.array([t.keypoints for t in shown]).reshape(-1, 17, 2),
-                               np.array([t.scores for t in shown]).reshape(-1, 17), frame.source_time)
+        j = self.estimator.num_joints
+        ids = [t.id for t in shown]
+        poses = self.bank.update(ids, np.array([t.keypoints for t in shown]).reshape(-1, j, 2),
+                                 np.array([t.scores for t in shown]).reshape(-1, j), frame.source_time)
         timings["smooth"] = (time.perf_counter() - ts) * 1e3
-        people = [Person(t.track_id, t.box, out.raw_keypoints[i].astype(np.float32),
-                         out.raw_scores[i].astype(np.float32), out.keypoints[i].astype(np.float32),
-                         out.scores[i].astype(np.float32)) for i, t in enumerate(shown)]
         unsure = any(float(np.mean(t.scores)) < self.cfg.track.min_track_score for t in shown)
-        self._need_detect = unsure or len(shown) < len(tracks)
+        self._need_detect = unsure or any(t.misses > 0 for t in tracks)
         timings["total"] = (time.perf_counter() - t0) * 1e3 + capture_wait_ms
-        return FrameResult(frame, people, timings, detect_now, (time.monotonic() - frame.timestamp) * 1e3,
-                           self.bank.cfg.method)
+        boxes_out = np.array([t.box for t in shown], np.float32).reshape(-1, 4)
+        return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, detect_now,
+                           (time.monotonic() - frame.timestamp) * 1e3)
 
     def _pose_box(self, keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)

@@ -12,6 +12,8 @@ import sys
 
 import cv2  # noqa: F401  (imported first on purpose: it sets the variable we remove below)
 
+_app = None
+
 
 def ensure_app(headless: bool | None = None):
     """The process's QApplication, created once. ``headless`` (default: no $DISPLAY) uses the offscreen platform."""
@@ -22,7 +24,9 @@ def ensure_app(headless: bool | None = None):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PyQt5.QtWidgets import QApplication
 
+    global _app
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
+    _app = app  # Qt must not be garbage-collected while painters and widgets use it
     return app

@@ -53,13 +53,17 @@ class FrameRecord:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types only (NaN keypoints as None), for writers that serialise dicts."""
+        return {
             "frame": int(self.frame), "t": float(self.t), "source_time": float(self.source_time),
             "people": [{"id": int(p.id), "box": [float(v) for v in p.box],
                         "raw": _points_to_json(p.raw[:, :2], p.raw[:, 2]),
                         "smoothed": _points_to_json(p.smoothed[:, :2], p.smoothed[:, 2])} for p in self.people],
             "filter": self.filter, "timings_ms": {k: float(v) for k, v in self.timings_ms.items()},
-        }, allow_nan=False)
+        }
 
     @classmethod
     def from_json(cls, line: str) -> "FrameRecord":
