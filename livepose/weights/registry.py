@@ -69,6 +69,14 @@ def input_size_from_name(name: str) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
+def strip_sha_suffix(filename: str) -> str:
+    """A checkpoint's name from its file name: drop ``-<sha>_<date>.pth`` or the ``.pth(.tar)`` suffix."""
+    m = _FILE_RE.match(filename)
+    if m:
+        return m["name"]
+    return re.sub(r"(\.(pth|pt|tar|pkl|bin))+$", "", filename)
+
+
 def _writable(path: Path) -> bool:
     try:
         path.mkdir(parents=True, exist_ok=True)
