@@ -157,25 +157,3 @@ class RenderConfig:
     show_ids: bool = True
     show_raw: bool = False
     hud_font_px: int = 14
-
-
-@dataclass(frozen=True)
-class WeightsConfig:
-    """Checkpoint download and cache (livepose.weights)."""
-
-    timeout_s: float = 30.0               # per network read; a stalled server fails instead of hanging
-    chunk_bytes: int = 1 << 20            # download read size, also the progress-bar step
-    max_attempts: int = 3                 # tries per download; an interrupted one resumes from its .part file
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    """How skeletons are drawn (QPainter), in the app and in annotated videos alike."""
-
-    line_width: float = 3.0
-    joint_radius: float = 4.0             # at confidence 1; scaled down with the keypoint's score
-    min_score: float = 0.3                # keypoints below this are not drawn
-    raw_ghost_opacity: float = 0.35       # the faint raw skeleton drawn beside the smoothed one
-    show_ids: bool = True
-    show_raw: bool = False
-    hud_font_px: int = 14
