@@ -3,8 +3,9 @@
 Similarity of a track and a detection = ``iou_weight * IoU + (1 - iou_weight) * OKS``, where OKS is the COCO
 keypoint similarity (skeleton.OKS_SIGMAS, object area = the track's box area) over the joints confident in both
 (``min_keypoint_score``); with no such joint the similarity is the IoU alone. Keypoints tell apart two people whose
-boxes overlap (crossing, hugging), where IoU alone is ambiguous. The track is moved by its last box velocity to the
-current time first, so fast motion and crossings still match. Pairs are assigned with the Hungarian algorithm
+boxes overlap (crossing, hugging), where IoU alone is ambiguous. The similarity is computed for the track where it
+was last seen and where its last centre velocity takes it now; the better of the two counts, so fast motion still
+matches and a noisy velocity (a box that grew when an arm stretched) cannot break a match. Pairs are assigned with the Hungarian algorithm
 (scipy's linear_sum_assignment); pairs below ``min_iou`` similarity are never matched.
 
 Life cycle (SORT-like): an unmatched detection starts a tentative track; it is confirmed after ``min_hits`` matched
@@ -14,6 +15,7 @@ row. Ids are never reused within one Tracker.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -38,7 +40,7 @@ class Track:
     misses: int = 0                   # frames in a row without a match
     confirmed: bool = False
     age: int = 0                      # frames since birth
-    velocity: np.ndarray | None = None  # box velocity, xywh px/s, from the last two matches
+    velocity: np.ndarray | None = None  # box centre velocity, px/s, from the last two matches
 
     @property
     def visible(self) -> bool:
@@ -46,8 +48,8 @@ class Track:
         return self.confirmed and self.misses == 0
 
     def predicted_shift(self, t: float) -> np.ndarray:
-        """Box displacement (xywh) expected from the last match to ``t``."""
-        return np.zeros(4) if self.velocity is None else self.velocity * (t - self.t)
+        """Displacement (x, y) expected from the last match to ``t``."""
+        return np.zeros(2) if self.velocity is None else self.velocity * (t - self.t)
 
 
 def keypoint_similarity(kp_a: np.ndarray, sc_a: np.ndarray, areas: np.ndarray, kp_b: np.ndarray, sc_b: np.ndarray,
@@ -77,28 +79,36 @@ class Tracker:
         self.tracks = []
 
     def similarity(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> np.ndarray:
-        """(tracks, detections) similarity at time ``t``, tracks moved by their velocity."""
+        """(tracks, detections) similarity at time ``t``: the better of the last and the predicted position."""
         if not self.tracks or not len(boxes):
             return np.zeros((len(self.tracks), len(boxes)))
+        track_boxes = np.stack([trk.box for trk in self.tracks])
+        track_kp = np.stack([trk.keypoints for trk in self.tracks])
+        track_sc = np.stack([trk.scores for trk in self.tracks])
         shift = np.stack([trk.predicted_shift(t) for trk in self.tracks])
-        pred_boxes = np.stack([trk.box for trk in self.tracks]) + shift
-        centre_shift = shift[:, :2] + shift[:, 2:] / 2
-        pred_kp = np.stack([trk.keypoints for trk in self.tracks]) + centre_shift[:, None]
-        pred_sc = np.stack([trk.scores for trk in self.tracks])
-        iou = box_iou(pred_boxes, boxes)
-        oks, shared = keypoint_similarity(pred_kp, pred_sc, pred_boxes[:, 2] * pred_boxes[:, 3], keypoints, scores,
-                                          self.cfg.min_keypoint_score)
+        return np.maximum(self._similarity(track_boxes, track_kp, track_sc, boxes, keypoints, scores),
+                          self._similarity(track_boxes + np.c_[shift, np.zeros_like(shift)], track_kp + shift[:, None],
+                                           track_sc, boxes, keypoints, scores))
+
+    def _similarity(self, track_boxes: np.ndarray, track_kp: np.ndarray, track_sc: np.ndarray, boxes: np.ndarray,
+                    keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        iou = box_iou(track_boxes, boxes)
+        oks, shared = keypoint_similarity(track_kp, track_sc, track_boxes[:, 2] * track_boxes[:, 3], keypoints,
+                                          scores, self.cfg.min_keypoint_score)
         w = self.cfg.iou_weight
         return np.where(shared, w * iou + (1 - w) * oks, iou)
 
     def update(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> list[Track]:
-        """Match the detections of the frame at ``t`` (s); returns all live tracks (see ``Track.visible``).
+        """Match the detections of the frame at ``t`` (s); returns snapshots of all live tracks (``Track.visible``).
 
         ``boxes`` (N, 4) xywh, ``keypoints`` (N, J, 2), ``scores`` (N, J).
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        keypoints = np.asarray(keypoints, np.float64).reshape(len(boxes), -1, 2)
-        scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
+        keypoints = np.asarray(keypoints, np.float64)
+        scores = np.asarray(scores, np.float64)
+        if keypoints.ndim != 3 or len(keypoints) != len(boxes) or scores.shape != keypoints.shape[:2]:
+            raise ValueError(f"need boxes (N, 4), keypoints (N, J, 2), scores (N, J); got {boxes.shape}, "
+                             f"{keypoints.shape}, {scores.shape}")
         sim = self.similarity(boxes, keypoints, scores, t)
         rows, cols = linear_sum_assignment(-sim) if sim.size else (np.array([], int), np.array([], int))
         good = sim[rows, cols] >= self.cfg.min_iou
@@ -119,11 +129,11 @@ class Tracker:
                 survivors.append(Track(next(self._ids), boxes[c].copy(), keypoints[c].copy(), scores[c].copy(), t,
                                        confirmed=self.cfg.min_hits <= 1))
         self.tracks = survivors
-        return list(self.tracks)
+        return [dataclasses.replace(trk) for trk in self.tracks]     # snapshots: later frames do not change them
 
     def _match(self, trk: Track, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> None:
         if t > trk.t:
-            trk.velocity = (box - trk.box) / (t - trk.t)
+            trk.velocity = ((box[:2] + box[2:] / 2) - (trk.box[:2] + trk.box[2:] / 2)) / (t - trk.t)
         trk.box, trk.keypoints, trk.scores, trk.t = box.copy(), keypoints.copy(), scores.copy(), t
         trk.hits += 1
         trk.misses = 0
