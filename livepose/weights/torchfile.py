@@ -268,15 +268,15 @@ def _widen_bfloat16(raw: np.ndarray) -> np.ndarray:
     return (raw.astype(np.uint32) << 16).view(np.float32)
 
 
-def _load_zip(data: bytes, path: Path) -> Any:
+def _load_zip(data: bytes) -> Any:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = zf.namelist()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise CheckpointError(f"{path}: zip checkpoint is truncated or corrupt ({e})") from e
+        raise CheckpointError(f"zip checkpoint is truncated or corrupt ({e})") from e
     pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
-        raise CheckpointError(f"{path}: zip file has no single '<prefix>/data.pkl'; not a torch.save checkpoint")
+        raise CheckpointError(f"zip file has no single '<prefix>/data.pkl'; not a torch.save checkpoint")
     prefix = pickles[0][: -len("data.pkl")]
     storages = _Storages()
     try:
@@ -285,46 +285,46 @@ def _load_zip(data: bytes, path: Path) -> Any:
         for key in storages.roots:
             member = f"{prefix}data/{key}"
             if member not in names:
-                raise CheckpointError(f"{path}: storage record {member} is missing: truncated or corrupt")
+                raise CheckpointError(f"storage record {member} is missing: truncated or corrupt")
             storages.attach(key, zf.read(member), byteorder == "big")
     except CheckpointError:
         raise
     except Exception as e:  # any other failure to parse untrusted bytes is a corrupt file, reported as one
-        raise CheckpointError(f"{path}: zip checkpoint is truncated or corrupt ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"zip checkpoint is truncated or corrupt ({type(e).__name__}: {e})") from e
     return storages.resolve(obj)
 
 
-def _load_legacy(f: BinaryIO, path: Path) -> Any:
+def _load_legacy(f: BinaryIO) -> Any:
     def plain() -> Any:
         return _RestrictedUnpickler(f).load()
 
     storages = _Storages()
     try:
         if plain() != MAGIC_NUMBER:
-            raise CheckpointError(f"{path}: not a PyTorch checkpoint (no torch.save magic number)")
+            raise CheckpointError(f"not a PyTorch checkpoint (no torch.save magic number)")
         protocol = plain()
         if protocol != PROTOCOL_VERSION:
-            raise CheckpointError(f"{path}: legacy protocol {protocol!r}, expected {PROTOCOL_VERSION}")
+            raise CheckpointError(f"legacy protocol {protocol!r}, expected {PROTOCOL_VERSION}")
         sys_info = plain()
         big_endian = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
         obj = _RestrictedUnpickler(f, storages.persistent_load).load()
         keys = plain()
         if not isinstance(keys, list) or set(map(str, keys)) != set(storages.roots):
-            raise CheckpointError(f"{path}: storage key list does not match the storages the pickle uses")
+            raise CheckpointError(f"storage key list does not match the storages the pickle uses")
         for key in map(str, keys):
             header = f.read(8)
             if len(header) != 8:
-                raise CheckpointError(f"{path}: file ends before storage {key}: truncated")
+                raise CheckpointError(f"file ends before storage {key}: truncated")
             (count,) = struct.unpack("<q", header)
             itemsize = storages.roots[key][1].itemsize
             if count != storages.roots[key][2]:
-                raise CheckpointError(f"{path}: storage {key} holds {count} elements, the pickle says "
+                raise CheckpointError(f"storage {key} holds {count} elements, the pickle says "
                                       f"{storages.roots[key][2]}: corrupt")
             storages.attach(key, f.read(count * itemsize), big_endian)
     except CheckpointError:
         raise
     except Exception as e:  # any other failure to parse untrusted bytes is a corrupt file, reported as one
-        raise CheckpointError(f"{path}: legacy checkpoint is truncated or corrupt ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"legacy checkpoint is truncated or corrupt ({type(e).__name__}: {e})") from e
     return storages.resolve(obj)
 
 
@@ -332,11 +332,14 @@ def load_checkpoint(path: str | Path) -> Any:
     """Unpickle a ``torch.save`` file with tensors as numpy arrays; never executes code from the file."""
     path = Path(path)
     data = path.read_bytes()
-    if data[:4] == b"PK\x03\x04":
-        return _load_zip(data, path)
-    if len(data) > 262 and data[257:262] == b"ustar":
-        raise CheckpointError(f"{path}: tar checkpoint (torch < 0.4) is not supported; re-save it with torch.save")
-    return _load_legacy(io.BytesIO(data), path)
+    try:
+        if data[:4] == b"PK\x03\x04":
+            return _load_zip(data)
+        if len(data) > 262 and data[257:262] == b"ustar":
+            raise CheckpointError("tar checkpoint (torch < 0.4) is not supported; re-save it with torch.save")
+        return _load_legacy(io.BytesIO(data))
+    except CheckpointError as e:
+        raise type(e)(f"{path}: {e}") from e.__cause__
 
 
 #: wrappers training scripts put around the weights, tried in order

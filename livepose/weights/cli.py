@@ -1,0 +1,69 @@
+"""``livepose weights list | fetch NAME | import PATH``: manage the checkpoint cache.
+
+TensorFlow is imported only by ``fetch`` and ``import``, so ``list`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from livepose.weights import registry
+
+log = logging.getLogger(__name__)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size must be HEIGHTxWIDTH such as 256x192, got {text!r}") from None
+    return h, w
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="known checkpoints, their input size, depth and whether they are cached")
+    fetch = sub.add_parser("fetch", help="download a known checkpoint (checksummed) and convert it to Keras")
+    fetch.add_argument("name", choices=sorted(registry.CHECKPOINTS))
+    imp = sub.add_parser("import", help="convert a local PyTorch checkpoint (official or MMPose) into the cache")
+    imp.add_argument("path")
+    imp.add_argument("--name", help="cache name (default: the file name without its checksum and suffix)")
+    imp.add_argument("--input-size", type=_size, help="HEIGHTxWIDTH (default: from the file name, else 256x192)")
+
+
+def _list() -> int:
+    root = registry.cache_dir()
+    print(f"cache: {root}")
+    print(f"{'name':<22} {'input':>8} {'depth':>5} {'COCO AP':>7}  cached")
+    for ckpt in registry.CHECKPOINTS.values():
+        keras_file = registry.keras_path(ckpt.name, root)
+        state = "keras" if keras_file.exists() else "torch" if registry.torch_path(ckpt, root).exists() else "no"
+        h, w = ckpt.input_size
+        print(f"{ckpt.name:<22} {f'{h}x{w}':>8} {ckpt.depth:>5} {ckpt.coco_ap:>7.3f}  {state}")
+    extra = sorted(p.name[: -len(".weights.h5")] for p in (root / "keras").glob("*.weights.h5")
+                   if p.name[: -len(".weights.h5")] not in registry.CHECKPOINTS)
+    for name in extra:
+        print(f"{name:<22} {'':>8} {'':>5} {'':>7}  keras (imported)")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.action == "list":
+        return _list()
+    from livepose.weights.convert import import_checkpoint, load_model
+    from livepose.weights.download import DownloadError
+    from livepose.weights.torchfile import CheckpointError
+
+    try:
+        if args.action == "fetch":
+            model = load_model(args.name)
+            print(f"{args.name}: ready ({model.name}) in {registry.keras_path(args.name, registry.cache_dir())}")
+        else:
+            model, path = import_checkpoint(args.path, args.name, args.input_size)
+            print(f"imported {args.path} -> {path} ({model.name})")
+    except (DownloadError, CheckpointError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 1
+    return 0

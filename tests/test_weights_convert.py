@@ -1,0 +1,108 @@
+"""State dict -> Keras: the architecture is inferred from the keys, and every mismatch is named.
+
+State dicts here are numpy arrays in PyTorch layout, derived from the Keras model's own expectations, so
+these tests need no torch; the numerical parity with PyTorch is in test_weights_parity.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livepose.config import ModelConfig
+from livepose.model import RESNET_SPEC, build_simplebaseline
+from livepose.weights.convert import (
+    ArchitectureMismatchError,
+    NonFiniteWeightsError,
+    _expected,
+    infer_config,
+    normalize_keys,
+    state_dict_to_keras,
+)
+
+
+def torch_state(depth: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A random state dict in official PoseResNet naming and torch layout for a ResNet of ``depth``."""
+    rng = np.random.default_rng(seed)
+    expected = _expected(build_simplebaseline(ModelConfig(depth=depth)))
+    state = {k: rng.normal(0, 0.1, shape).astype(np.float32) for k, (_, shape) in expected.items()}
+    for k in state:
+        if k.endswith("running_var"):
+            state[k] = np.abs(state[k]) + 0.5
+    return state
+
+
+@pytest.fixture(scope="module")
+def r18() -> dict[str, np.ndarray]:
+    return torch_state(18)
+
+
+@pytest.mark.parametrize("depth", sorted(RESNET_SPEC))
+def test_depth_inferred_from_keys(depth):
+    kind, blocks = RESNET_SPEC[depth]
+    convs = ("conv1", "conv2", "conv3") if kind == "bottleneck" else ("conv1", "conv2")
+    state = {f"layer{s + 1}.{b}.{c}.weight": np.zeros(1) for s, n in enumerate(blocks) for b in range(n) for c in convs}
+    assert infer_config(state).depth == depth
+
+
+def test_prefixes_stripped_and_counters_dropped(r18):
+    mmpose = {("keypoint_head." if k.startswith(("deconv", "final")) else "backbone.") + k: v for k, v in r18.items()}
+    mmpose["backbone.bn1.num_batches_tracked"] = np.array(5)
+    official = {f"module.{k}": v for k, v in r18.items()}
+    assert normalize_keys(mmpose).keys() == r18.keys() == normalize_keys(official).keys()
+
+
+def test_weights_land_in_the_right_layers(r18):
+    model, cfg = state_dict_to_keras(r18)
+    assert cfg == ModelConfig(depth=18)
+    conv = model.get_layer("layer2_0_downsample_0").get_weights()[0]
+    np.testing.assert_array_equal(conv, r18["layer2.0.downsample.0.weight"].transpose(2, 3, 1, 0))
+    gamma, beta, mean, var = model.get_layer("deconv_layers_4").get_weights()
+    np.testing.assert_array_equal(mean, r18["deconv_layers.4.running_mean"])
+    np.testing.assert_array_equal(var, r18["deconv_layers.4.running_var"])
+    deconv = model.get_layer("deconv_layers_3").get_weights()[0]  # torch (in, out, kh, kw)
+    assert deconv[1, 2, 7, 5] == r18["deconv_layers.3.weight"][5, 7, 1, 2]
+    np.testing.assert_array_equal(model.get_layer("final_layer").get_weights()[1], r18["final_layer.bias"])
+
+
+def test_resnet18_checkpoint_into_resnet50(r18):
+    with pytest.raises(ArchitectureMismatchError) as err:
+        state_dict_to_keras(r18, ModelConfig(depth=50), source="res18.pth")
+    msg = str(err.value)
+    assert "res18.pth does not fit the model ResNet-50" in msg
+    assert "looks like ResNet-18 (basic blocks (2, 2, 2, 2))" in msg
+    assert "missing: " in msg and "layer1.0.conv3.weight" in msg and "mis-shaped" in msg
+
+
+def test_missing_tensor(r18):
+    state = dict(r18)
+    del state["layer3.1.bn2.running_var"]
+    with pytest.raises(ArchitectureMismatchError, match=r"1 missing: layer3\.1\.bn2\.running_var$"):
+        state_dict_to_keras(state)
+
+
+def test_unexpected_tensor(r18):
+    state = {**r18, "module.extra_head.weight": np.zeros((3, 3), np.float32)}
+    with pytest.raises(ArchitectureMismatchError, match=r"1 unexpected: extra_head\.weight$"):
+        state_dict_to_keras(state)
+
+
+def test_wrong_shape(r18):
+    state = {**r18, "final_layer.bias": np.zeros(16, np.float32)}
+    with pytest.raises(ArchitectureMismatchError,
+                       match=r"1 mis-shaped: final_layer\.bias \(16,\) \(model: \(17,\)\)"):
+        state_dict_to_keras(state)
+
+
+def test_non_finite_weights(r18):
+    state = dict(r18)
+    state["layer4.1.conv2.weight"] = state["layer4.1.conv2.weight"].copy()
+    state["layer4.1.conv2.weight"][0, 0, 0, :2] = [np.nan, np.inf]
+    with pytest.raises(NonFiniteWeightsError, match=r"layer4\.1\.conv2\.weight \(2 values\)"):
+        state_dict_to_keras(state)
+
+
+def test_unknown_block_layout(r18):
+    state = {k: v for k, v in r18.items() if not k.startswith("layer4.1.")}
+    with pytest.raises(ArchitectureMismatchError, match=r"basic blocks per stage \(2, 2, 2, 1\) match no ResNet"):
+        state_dict_to_keras(state)
