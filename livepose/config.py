@@ -157,3 +157,36 @@ class RenderConfig:
     show_ids: bool = True
     show_raw: bool = False
     hud_font_px: int = 14
+
+
+@dataclass(frozen=True)
+class RivalConfig:
+    """MediaPipe Pose, the reference `livepose bench` and `livepose eval` compare against (livepose.rival)."""
+
+    model_complexity: int = 1             # 0 lite, 1 full, 2 heavy; 1 is the default MediaPipe ships live
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    crop_size: tuple[int, int] = (512, 384)  # eval: (h, w) a person's region is warped to before MediaPipe sees it
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """`livepose bench` defaults."""
+
+    people: tuple[int, ...] = (1, 2, 4, 8)  # batch sizes timed for the cost per extra person
+    repeats: int = 3                      # timed passes over the frames (warm-up excluded)
+    warmup: int = 5                       # frames run before timing (graph tracing, caches)
+    person_repeats: int = 10              # timed estimator calls per batch size and repeat
+    threads: int = 2                      # TF intra-op, LiteRT, OpenCV and CPU affinity, the same for both systems
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """`livepose eval` defaults."""
+
+    pck_alphas: tuple[float, ...] = (0.2, 0.5)  # also reported: 0.5 x torso is about JHMDB's 0.2 x box size
+    match_min_oks: float = 0.1            # detector boxes: a prediction matches a GT person (Hungarian on OKS) above this
+    kalman_measurement_noise: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 35.0)
+    kalman_process_noise: tuple[float, ...] = (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
+    oneeuro_min_cutoff: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+    oneeuro_beta: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0)

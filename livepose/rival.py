@@ -1,0 +1,61 @@
+"""MediaPipe Pose (BlazePose, 33 landmarks) mapped to COCO-17: the rival `livepose bench` and `eval` measure against.
+
+It reuses the training teacher's call (upscaling of small images, 33 -> COCO-17 mapping) and adds the two ways it
+is compared: tracking mode on whole frames (``static_image_mode=False``, how MediaPipe runs live, with its own
+landmark smoothing) and static mode on the same person regions livepose gets from a box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livepose.config import CropConfig, RivalConfig
+from livepose.crop import affine_matrix, box_to_region, transform_points, warp_crops
+from livepose.skeleton import NUM_KEYPOINTS
+from livepose.train.teacher import BlazePoseTeacher
+
+
+class MediaPipePose(BlazePoseTeacher):
+    """``pose(image_rgb)`` -> (17, 3) x, y (pixels), visibility, or None when MediaPipe finds nobody."""
+
+    def __init__(self, tracking: bool, cfg: RivalConfig = RivalConfig()) -> None:
+        import mediapipe as mp
+
+        self.tracking = tracking
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=not tracking, model_complexity=cfg.model_complexity, smooth_landmarks=True,
+            min_detection_confidence=cfg.min_detection_confidence,
+            min_tracking_confidence=cfg.min_tracking_confidence)
+
+    def __enter__(self) -> MediaPipePose:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def missing_pose() -> np.ndarray:
+    """What a person MediaPipe did not find scores as: NaN positions (wrong in PCK), visibility 0."""
+    out = np.full((NUM_KEYPOINTS, 3), np.nan, np.float32)
+    out[:, 2] = 0.0
+    return out
+
+
+def on_regions(pose: MediaPipePose, image_rgb: np.ndarray, boxes_xywh: np.ndarray,
+               crop_cfg: CropConfig = CropConfig(), cfg: RivalConfig = RivalConfig()) -> np.ndarray:
+    """MediaPipe on each box's top-down region (the crop livepose would get): (N, 17, 3) in image pixels."""
+    boxes = np.asarray(boxes_xywh, np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+    centres, sizes = box_to_region(boxes, crop_cfg)
+    crops, _ = warp_crops(image_rgb, centres, sizes, cfg.crop_size)
+    out = []
+    for crop, centre, size in zip(crops, centres, sizes):
+        found = pose(crop)
+        if found is None:
+            out.append(missing_pose())
+            continue
+        back = affine_matrix(centre, size, cfg.crop_size, inverse=True)
+        found[:, :2] = transform_points(found[:, :2], back)
+        out.append(found)
+    return np.stack(out).astype(np.float32)
