@@ -190,3 +190,17 @@ class EvalConfig:
     kalman_process_noise: tuple[float, ...] = (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
     oneeuro_min_cutoff: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
     oneeuro_beta: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The desktop app (livepose.app): meters, plots and stream housekeeping."""
+
+    history_s: float = 5.0                # the jitter plot and the lag estimate look this far back
+    jitter_window_s: float = 2.0          # the live jitter meter averages over this long
+    max_lag_frames: int = 10              # smoothing lag is searched within +- this many frames
+    panel_refresh_s: float = 0.1          # meters and plot redraw at most this often (the video: every result)
+    fps_window: int = 30                  # results over which display and pipeline fps are measured
+    camera_probe: int = 10                # camera indices tried by the camera list
+    record_fps: float = 30.0              # recordings of sources that report no frame rate (some cameras)
+    stop_timeout_s: float = 1.0           # closing waits this long for the pipeline thread

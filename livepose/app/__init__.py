@@ -1,0 +1,1 @@
+"""The desktop app: live video with tracked skeletons, smoothing controls, a jitter meter and recording."""

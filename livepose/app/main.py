@@ -1,0 +1,94 @@
+"""`livepose app` / `run_live.py`: open the desktop app on a camera, a video file, an image folder or a stream.
+
+Options given on the command line win; the rest (model, filter, knobs, last source) come from the settings
+file of the previous run, then from the defaults in livepose.config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+
+from livepose.app.settings import AppSettings, load_settings, settings_path
+from livepose.runner import add_model_arguments
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = "Real-time pose tracking on a camera, video file, image folder or stream, with live smoothing controls."
+SIGNAL_POLL_MS = 200   # how often Python gets the chance to see Ctrl+C while Qt's event loop runs
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", help="video file, image folder, camera index or /dev/videoN, or stream URL "
+                   "(default: the last file opened, else the first camera)")
+    p.add_argument("--camera", type=int, metavar="N", help="open camera N (same as SOURCE=N)")
+    add_model_arguments(p)
+    p.add_argument("--min-cutoff", type=float, help="One Euro: cutoff in Hz at rest")
+    p.add_argument("--beta", type=float, help="One Euro: speed coefficient")
+    p.add_argument("--show-raw", action="store_true", help="draw the raw keypoints as a ghost from the start")
+    # None = "not given": the settings file fills these in
+    p.set_defaults(model=None, filter=None, process_noise=None, measurement_noise=None)
+    p.epilog = (f"Keys: K smoothing on/off, G raw ghost, Space play/pause, . next frame, Ctrl+R record, "
+                f"Ctrl+E export keypoints, Ctrl+S screenshot. Settings: {settings_path()}")
+
+
+def merge_settings(args: argparse.Namespace, settings: AppSettings) -> argparse.Namespace:
+    """Fill options not given on the command line from the settings, and remember the given ones."""
+    args = argparse.Namespace(**vars(args))
+    args.model = args.model or settings.model
+    if args.filter is None:
+        args.filter = settings.filter if settings.smoothing else "none"
+    for name in ("process_noise", "measurement_noise"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(settings, name))
+    settings.model = args.model
+    settings.show_raw = settings.show_raw or args.show_raw
+    settings.oneeuro_min_cutoff = settings.oneeuro_min_cutoff if args.min_cutoff is None else args.min_cutoff
+    settings.oneeuro_beta = settings.oneeuro_beta if args.beta is None else args.beta
+    return args
+
+
+def initial_source(args: argparse.Namespace) -> str | None:
+    if args.source is not None:
+        return args.source
+    return None if args.camera is None else str(args.camera)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from livepose.qt import ensure_app
+
+    app = ensure_app()
+    from PyQt5.QtCore import QTimer
+
+    from livepose.app.window import MainWindow
+    from livepose.runner import build_pipeline
+
+    settings = load_settings()
+    args = merge_settings(args, settings)
+    log.info("loading model %s", args.model)
+    try:
+        pipeline, model_name = build_pipeline(args)
+    except (OSError, ValueError) as exc:
+        print(f"livepose app: cannot load the model {args.model!r}: {exc}", file=sys.stderr)
+        return 2
+    pipeline.set_smoothing(dataclasses.replace(pipeline.bank.cfg, oneeuro_min_cutoff=settings.oneeuro_min_cutoff,
+                                               oneeuro_beta=settings.oneeuro_beta))
+    window = MainWindow(pipeline, model_name, settings)
+    window.resize(1400, 860)
+    window.show()
+    QTimer.singleShot(0, lambda: window.start(initial_source(args)))
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    poll = QTimer()
+    poll.timeout.connect(lambda: None)   # returns to Python now and then, so the SIGINT handler runs
+    poll.start(SIGNAL_POLL_MS)
+    return app.exec_()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run_live.py", description=DESCRIPTION)
+    add_arguments(parser)
+    return main(parser.parse_args(argv))
