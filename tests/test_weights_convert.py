@@ -106,3 +106,26 @@ def test_unknown_block_layout(r18):
     state = {k: v for k, v in r18.items() if not k.startswith("layer4.1.")}
     with pytest.raises(ArchitectureMismatchError, match=r"basic blocks per stage \(2, 2, 2, 1\) match no ResNet"):
         state_dict_to_keras(state)
+
+
+def test_load_model_from_shipped_files(r18, tmp_path):
+    """``load_model`` takes the trainer's fp16 ``.npz`` and our cached ``.weights.h5`` (with its .json)."""
+    from livepose.model import save_weights_npz
+    from livepose.weights.convert import load_model, save_keras
+    from livepose.weights.torchfile import CheckpointError
+
+    model, cfg = state_dict_to_keras(r18)
+    save_weights_npz(model, tmp_path / "shipped.npz", cfg)
+    h5 = save_keras(model, cfg, tmp_path / "keras" / "mine.weights.h5", source="test")
+    x = np.random.default_rng(1).normal(size=(1, 256, 192, 3)).astype(np.float32)
+    want = model(x, training=False).numpy()
+    np.testing.assert_array_equal(load_model(h5)(x, training=False).numpy(), want)
+    from_npz = load_model(tmp_path / "shipped.npz", input_size=(384, 288))
+    assert from_npz.input_shape[1:3] == (384, 288)
+    np.testing.assert_array_equal(from_npz.get_layer("final_layer").get_weights()[1],
+                                  r18["final_layer.bias"].astype(np.float16).astype(np.float32))
+    (tmp_path / "keras" / "mine.json").unlink()
+    with pytest.raises(CheckpointError, match=r"no mine\.json beside it"):
+        load_model(h5)
+    with pytest.raises(FileNotFoundError, match="not a known checkpoint"):
+        load_model(tmp_path / "nothing.pth")

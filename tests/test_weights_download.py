@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -70,13 +70,14 @@ def infer_config(state: dict[str, np.ndarray], input_size: tuple[int, int] | Non
     if depth is None:
         raise ArchitectureMismatchError(
             f"{kind} blocks per stage {tuple(blocks)} match no ResNet depth "
-            f"({', '.join(f'{d}: {s[0]} {s[1]}' for d, s in RESNET_SPEC.items())})"
+            f"({', '.join(f'{d}: {s[0]} {s[1]}' for d, s in RESNET_SPEC.items())}); is it a SimpleBaseline PoseResNet?"
         )
     cfg = ModelConfig(depth=depth, input_size=input_size or ModelConfig().input_size)
     deconvs = sorted(int(m[1]) for k in state if (m := re.fullmatch(r"deconv_layers\.(\d+)\.weight", k))
                      and state[k].ndim == 4)
     if deconvs:
-        cfg = replace(cfg, num_deconv=len(deconvs), deconv_filters=int(state[f"deconv_layers.{deconvs[0]}.weight"].shape[1]))
+        filters = int(state[f"deconv_layers.{deconvs[0]}.weight"].shape[1])  # torch (in, out, kh, kw)
+        cfg = replace(cfg, num_deconv=len(deconvs), deconv_filters=filters)
     if "final_layer.weight" in state:
         cfg = replace(cfg, num_joints=int(state["final_layer.weight"].shape[0]))
     return cfg
@@ -198,7 +199,8 @@ def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> keras.Mo
     if not cfg_file.exists():
         raise CheckpointError(f"{path}: no {cfg_file.name} beside it, so its architecture is unknown")
     meta = json.loads(cfg_file.read_text())
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta.items() if k in ModelConfig.__dataclass_fields__}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta.items()
+              if k in ModelConfig.__dataclass_fields__}
     cfg = ModelConfig(**fields)
     if input_size:
         cfg = replace(cfg, input_size=input_size)
