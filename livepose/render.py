@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from PyQt5 import sip
 from PyQt5.QtCore import QPointF, QRectF, Qt
 from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPen
 
@@ -20,7 +21,10 @@ def qimage_view(image_rgb: np.ndarray) -> QImage:
     if not image_rgb.flags["C_CONTIGUOUS"] or image_rgb.dtype != np.uint8 or image_rgb.ndim != 3:
         raise ValueError("qimage_view needs a C-contiguous HxWx3 uint8 array")
     h, w = image_rgb.shape[:2]
-    return QImage(image_rgb.data, w, h, 3 * w, QImage.Format_RGB888)
+    # A buffer object selects QImage's const-data constructor, and painting on that detaches (paints a copy);
+    # a raw pointer selects the writable one, so a QPainter draws into the array itself.
+    data = sip.voidptr(image_rgb.ctypes.data) if image_rgb.flags.writeable else image_rgb.data
+    return QImage(data, w, h, 3 * w, QImage.Format_RGB888)
 
 
 def draw_skeleton(painter: QPainter, keypoints: np.ndarray, scores: np.ndarray, colour: QColor,
