@@ -74,6 +74,7 @@ class Pipeline:
         self.bank = SmoothingBank(cfg.smooth)
         self._frames_since_detect = 0
         self._need_detect = True
+        self._last_time: float | None = None
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
         """Switch filter or knobs live; the filters' state survives switching smoothing off and on."""
@@ -98,6 +99,11 @@ class Pipeline:
 
     def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
         t0 = time.perf_counter()
+        if self._last_time is not None and frame.source_time < self._last_time:
+            log.info("time went back from %.3f to %.3f s (seek or loop): tracks reset", self._last_time,
+                     frame.source_time)
+            self.reset()
+        self._last_time = frame.source_time
         timings = dict.fromkeys(STAGES, 0.0)
         timings["capture_wait"] = capture_wait_ms
         image = frame.image

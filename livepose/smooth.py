@@ -302,10 +302,12 @@ class SmoothingBank:
         self._filter.cfg = cfg
 
     def reset(self, track_id: int | None = None) -> None:
-        """Forget one track (re-born) or, with no id, all of them."""
+        """Forget one track (re-born) or, with no id, all of them and the filter's clock (a seek or a loop)."""
         if track_id is None:
             self._slots.clear()
             self._last_update.clear()
+            if self._filter is not None:
+                self._filter.reset()
         else:
             self._slots.pop(track_id, None)
             self._last_update.pop(track_id, None)

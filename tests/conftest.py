@@ -20,3 +20,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():
         pytest.skip(f"real test data not found at {SHARED_DATA} (set LIVEPOSE_SHARED_DATA or place shared/ beside the clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory) -> Path:
+    """Random-weight ResNet-18 SimpleBaseline at 128x96, saved as .npz: exercises the real code paths fast."""
+    from livepose.config import ModelConfig
+    from livepose.model import build_simplebaseline, save_weights_npz
+
+    cfg = ModelConfig(depth=18, input_size=(128, 96))
+    path = tmp_path_factory.mktemp("weights") / "random_r18_128x96.npz"
+    save_weights_npz(build_simplebaseline(cfg), path, cfg)
+    return path

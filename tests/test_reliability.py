@@ -1,0 +1,177 @@
+"""Empty and crowded scenes, people leaving and coming back, long runs, Ctrl-C and kill of `livepose run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livepose.config import DetectConfig, PipelineConfig, TrackConfig
+from livepose.sources import Frame
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_pipeline(weights: Path, cfg: PipelineConfig = PipelineConfig()):
+    from livepose.detect import BlazePoseDetector
+    from livepose.estimate import PoseEstimator
+    from livepose.pipeline import Pipeline
+    from livepose.zoo import load_posenet
+
+    net = load_posenet(str(weights), batch_sizes=(1, 2, 4, 8))
+    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
+
+
+def frames_of(images, fps: float = 30.0, start: int = 0):
+    for i, img in enumerate(images, start=start):
+        yield Frame(np.ascontiguousarray(img), i, time.monotonic(), i / fps)
+
+
+def rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_empty_scene_for_many_frames_runs_no_network(small_weights):
+    pipe = make_pipeline(small_weights)
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    results = [pipe.process(f) for f in frames_of([blank] * 60)]
+    assert all(r.track_ids == [] for r in results)
+    assert all(r.detector_ran for r in results)          # nobody to follow: look for newcomers every frame
+    assert all(r.timings_ms["infer"] == 0.0 for r in results)
+
+
+def test_crowd_is_capped(shared_data, small_weights):
+    """A frame with more people than the cap: at most max_people crops go through the network."""
+    img = rgb(shared_data / "images/tfjs_three_people.jpg")
+    cfg = replace(PipelineConfig(), detect=replace(DetectConfig(), max_people=2),
+                  track=replace(TrackConfig(), min_hits=1))
+    from livepose.detect import BlazePoseDetector
+
+    pipe = make_pipeline(small_weights, cfg)
+    found = len(BlazePoseDetector(DetectConfig())(img))
+    assert found >= 3, f"the detector should see the three people (found {found})"
+    results = [pipe.process(f) for f in frames_of([img] * 3)]
+    assert all(len(r.track_ids) <= 2 for r in results)
+
+
+def test_partial_people_and_odd_frames_do_not_crash(shared_data, small_weights):
+    img = rgb(shared_data / "images/tfjs_pose.jpg")
+    h, w = img.shape[:2]
+    odd = [img[h // 2:], img[: h // 4], img[:, : w // 5], np.ascontiguousarray(img[::-1].transpose(1, 0, 2)),
+           cv2.resize(img, (8, 6)), cv2.resize(img, (3000, 2000))]
+    pipe = make_pipeline(small_weights)
+    for f in frames_of(odd):
+        result = pipe.process(f)
+        for person in result.people:
+            assert np.isfinite(person.raw).all()
+
+
+def test_tracks_end_when_people_leave_and_ids_are_not_reused(shared_data, small_weights):
+    frames_dir = shared_data / "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/frames"
+    person = [rgb(p) for p in sorted(frames_dir.glob("*.png"))[:8]]
+    blank = [np.full_like(person[0], 128)] * (TrackConfig().max_misses + 3)
+    pipe = make_pipeline(small_weights)
+    first = [pipe.process(f) for f in frames_of(person)]
+    ids_before = {i for r in first for i in r.track_ids}
+    assert ids_before, "the goalkeeper should be tracked"
+    gone = [pipe.process(f) for f in frames_of(blank, start=len(person))]
+    assert gone[-1].track_ids == [] and pipe.tracker.tracks == []
+    again = [pipe.process(f) for f in frames_of(person, start=len(person) + len(blank))]
+    ids_after = {i for r in again for i in r.track_ids}
+    assert ids_after and not (ids_after & ids_before)
+
+
+def test_time_going_back_resets_tracks(shared_data, small_weights):
+    """A seek or a loop restarts media time: tracks and filters start afresh instead of failing."""
+    img = rgb(shared_data / "images/tfjs_pose.jpg")
+    pipe = make_pipeline(small_weights, replace(PipelineConfig(), track=replace(TrackConfig(), min_hits=1)))
+    first = [pipe.process(f) for f in frames_of([img] * 3, start=10)]
+    after = pipe.process(next(frames_of([img], start=0)))
+    assert first[-1].track_ids and after.track_ids
+    assert not set(after.track_ids) & set(first[-1].track_ids)
+
+
+def test_short_soak_has_flat_memory_and_threads(shared_data, small_weights):
+    """CI's short version of `python -m livepose.soak` (the 30-minute figures are in the README)."""
+    from livepose.soak import soak
+
+    pipe = make_pipeline(small_weights)
+    report = soak(pipe, str(shared_data / "videos/mmpose_demo_street.mp4"), seconds=20, sample_every_s=1.0,
+                  warmup_s=5.0)
+    assert report["frames"] > 20  # a 5-frame clip, so it looped several times
+    assert report["threads_max"] == report["threads_min"]
+    assert report["rss_end_mb"] - report["rss_start_mb"] < 100, report
+
+
+def _run_cli(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "livepose", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"livepose run ended early: {proc.stdout.read()}")
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"{path} never reached {n} lines")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_run_leaves_valid_outputs(shared_data, small_weights, tmp_path, sig):
+    video = shared_data / "videos/mmpose_body3d_demo.mp4"
+    out, keypoints = tmp_path / "annotated.avi", tmp_path / "keypoints.jsonl"
+    proc = _run_cli(["run", str(video), "--model", str(small_weights), "--out", str(out), "--keypoints", str(keypoints)])
+    partial = tmp_path / "keypoints.partial.jsonl"
+    _wait_for_lines(partial, 5, proc)
+    proc.send_signal(sig)
+    output = proc.communicate(timeout=60)[0]
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, output
+        assert "interrupted" in output
+        final_jsonl, final_video = keypoints, out
+    else:
+        final_jsonl, final_video = partial, tmp_path / "annotated.partial.avi"
+    lines = final_jsonl.read_text().splitlines()
+    complete = lines if sig == signal.SIGINT else lines[:-1]  # a kill may cut the last line
+    records = [json.loads(line) for line in complete]
+    assert [r["frame"] for r in records] == list(range(len(records)))
+    cap = cv2.VideoCapture(str(final_video))
+    ok, _ = cap.read()
+    cap.release()
+    assert ok, f"{final_video} is not playable"
+
+
+def test_no_thread_left_behind_by_worker(shared_data, small_weights):
+    from livepose.pipeline import PipelineWorker
+    from livepose.sources import open_source
+
+    before = set(threading.enumerate())
+    pipe = make_pipeline(small_weights)
+    results = []
+    source = open_source(str(shared_data / "videos/mmpose_body3d_demo.mp4"))
+    worker = PipelineWorker(source, pipe, results.append)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    worker.stop()
+    source.close()
+    assert time.monotonic() - t0 < 1.5
+    assert results and not worker.is_alive()
+    assert set(threading.enumerate()) - before == set()
