@@ -27,6 +27,10 @@ class MediaPipePose(BlazePoseTeacher):
             min_detection_confidence=cfg.min_detection_confidence,
             min_tracking_confidence=cfg.min_tracking_confidence)
 
+    def reset(self) -> None:
+        """Forget the tracked person (a new run over the same or another video)."""
+        self._pose.reset()
+
     def __enter__(self) -> MediaPipePose:
         return self
 

@@ -1,0 +1,441 @@
+"""`livepose eval [DATASET]`: accuracy (OKS AP, PCK) and temporal stability against ground truth, beside MediaPipe.
+
+Image sets are scored twice: with the ground-truth person boxes (pose quality alone) and with the detector's
+boxes (what the live app gets; predictions are matched to GT people by Hungarian assignment on OKS). MediaPipe
+Pose gets the same person regions livepose crops from a box (its static mode), and, for the detector variant,
+the whole image (its own detector; it finds one person at most).
+
+Sequences with GT on every frame are scored for smoothing: raw keypoints, the Kalman and the One Euro filter
+(run offline on the raw stream at the clip's frame rate, exactly as the live bank would), and MediaPipe in its
+live tracking mode on the whole frames; acceleration error and lag are measured against the GT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from livepose.config import EvalConfig, SmoothConfig
+from livepose.metrics import (Instance, acceleration_error, body_size, jitter, lag_frames, oks, oks_ap, pck)
+from livepose.skeleton import KEYPOINT_NAMES, NUM_KEYPOINTS
+from livepose.tables import format_table, write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASETS = ("images_gt/annotations.pose17.json", "sequences_gt/*/gt.pose17.json")
+BOX_MODES = ("gt", "detector")
+SYSTEMS = ("livepose", "mediapipe")
+
+
+def data_root() -> Path:
+    """The shared real data beside the clone (../shared/data), or $LIVEPOSE_SHARED_DATA."""
+    return Path(os.environ.get("LIVEPOSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@dataclass
+class Entry:
+    """One image or frame with its labelled people."""
+
+    file: Path | None          # None: frame `index` of the dataset's video
+    index: int
+    gt: np.ndarray             # (P, 17, 3)
+    boxes: np.ndarray          # (P, 4) xywh
+
+
+@dataclass
+class Dataset:
+    path: Path
+    name: str
+    entries: list[Entry]
+    sequence: bool             # frames of one clip (temporal metrics) rather than independent images
+    fps: float
+    video: Path | None = None
+
+    def images(self):
+        """RGB images in entry order (a sequence's video is decoded frame by frame)."""
+        from livepose.train.data import read_rgb
+
+        if self.video is None:
+            for e in self.entries:
+                yield read_rgb(e.file)
+            return
+        from livepose.config import SourceConfig
+        from livepose.sources import open_source
+
+        wanted = {e.index for e in self.entries}
+        with open_source(self.video, SourceConfig(mode="every")) as source:
+            for frame in source:
+                if frame.index in wanted:
+                    yield frame.image
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Read a ``*.pose17.json`` (see ../shared/data/README.md); people with no labelled joint are left out."""
+    from livepose.train.data import keypoint_box
+
+    d = json.loads(Path(path).read_text())
+    if d.get("format") != "pose17-v1":
+        raise ValueError(f"{path}: not a pose17-v1 file (format {d.get('format')!r})")
+    root = Path(path).parent
+    sequence = "frames" in d
+    entries = []
+    for i, item in enumerate(d["frames"] if sequence else d["images"]):
+        people = [p for p in item["people"] if (np.asarray(p["keypoints"])[:, 2] > 0).any()]
+        gt = np.array([p["keypoints"] for p in people], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+        boxes = np.array([p["bbox"] if "bbox" in p else keypoint_box(k) for p, k in zip(people, gt)],
+                         np.float32).reshape(-1, 4)
+        entries.append(Entry(root / item["file"] if "file" in item else None, item.get("frame_index", i), gt, boxes))
+    video = root / d["video"] if sequence and "video" in d else None
+    if any(e.file is None for e in entries) and video is None:
+        raise ValueError(f"{path}: entries without a 'file' need a top-level 'video'")
+    name = d.get("sequence") or (root.name if sequence else path.stem.replace(".pose17", ""))
+    return Dataset(Path(path), name, entries, sequence, float(d.get("fps", 30.0)), video)
+
+
+def restart(pipeline) -> None:
+    """Forget every track and give the pipeline a fresh smoothing bank, so a new pass may restart its clock at 0.
+
+    ``Pipeline.reset`` keeps the bank's filter clock, which refuses timestamps earlier than the last pass's.
+    """
+    from livepose.smooth import SmoothingBank
+
+    pipeline.reset()
+    pipeline.bank = SmoothingBank(pipeline.bank.cfg, pipeline.bank.num_joints)
+
+
+def find_datasets(spec: Path | None) -> list[Path]:
+    """A pose17 file, a folder holding some (searched recursively), or the default real sets."""
+    if spec is None:
+        root = data_root()
+        found = [p for pattern in DEFAULT_DATASETS for p in sorted(root.glob(pattern))]
+        if not found:
+            raise FileNotFoundError(f"no DATASET given and no default ground truth under {root} "
+                                    f"({', '.join(DEFAULT_DATASETS)})")
+        return found
+    if spec.is_dir():
+        found = sorted(spec.glob("*.pose17.json")) or sorted(spec.rglob("*.pose17.json"))
+        if not found:
+            raise FileNotFoundError(f"{spec} holds no *.pose17.json file")
+        return found
+    if not spec.is_file():
+        raise FileNotFoundError(f"dataset {spec} does not exist")
+    return [spec]
+
+
+# --- predictions -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """Per entry: (M, 17, 3) keypoints with a confidence column and (M,) person scores; M may differ from P."""
+
+    keypoints: list[np.ndarray]
+    scores: list[np.ndarray]
+
+
+def _livepose(estimator, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    est = estimator(image, boxes)
+    kps = np.concatenate([est.keypoints, est.scores[..., None]], axis=-1)
+    return kps, box_scores * est.scores.mean(axis=1) if len(boxes) else np.zeros(0)
+
+
+def predict(ds: Dataset, estimator, detector, rival_static, modes: tuple[str, ...]) -> dict[tuple[str, str], Predictions]:
+    """Predictions of every system x box mode on every entry of an image set."""
+    from livepose.rival import on_regions
+
+    systems = SYSTEMS if rival_static is not None else SYSTEMS[:1]
+    preds = {(s, m): Predictions([], []) for s in systems for m in modes}
+    for entry, image in zip(ds.entries, ds.images()):
+        gt_scores = np.ones(len(entry.boxes), np.float32)
+        if "gt" in modes:
+            _add(preds[("livepose", "gt")], *_livepose(estimator, image, entry.boxes, gt_scores))
+        if "detector" in modes:
+            dets = detector(image)
+            boxes = np.array([d.box_xywh for d in dets], np.float32).reshape(-1, 4)
+            _add(preds[("livepose", "detector")],
+                 *_livepose(estimator, image, boxes, np.array([d.score for d in dets], np.float32)))
+        if rival_static is None:
+            continue
+        if "gt" in modes:
+            kps = on_regions(rival_static, image, entry.boxes)
+            _add(preds[("mediapipe", "gt")], kps, np.nanmean(kps[..., 2], axis=1) if len(kps) else np.zeros(0))
+        if "detector" in modes:
+            found = rival_static(image)
+            kps = np.zeros((0, NUM_KEYPOINTS, 3), np.float32) if found is None else found[None]
+            _add(preds[("mediapipe", "detector")], kps, kps[..., 2].mean(axis=1))
+    return preds
+
+
+def _add(p: Predictions, keypoints: np.ndarray, scores: np.ndarray) -> None:
+    p.keypoints.append(np.asarray(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3))
+    p.scores.append(np.asarray(scores, np.float32).reshape(-1))
+
+
+def match_to_gt(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, min_oks: float) -> np.ndarray:
+    """(P, 17, 2) predictions aligned with the GT people (Hungarian on OKS); NaN where none matched."""
+    from scipy.optimize import linear_sum_assignment
+
+    out = np.full((len(gt), NUM_KEYPOINTS, 2), np.nan, np.float32)
+    finite = [i for i in range(len(pred)) if np.isfinite(pred[i, :, :2]).all()]
+    if not finite or not len(gt):
+        return out
+    sim = np.array([[oks(pred[i], g, float(b[2] * b[3])) for g, b in zip(gt, boxes)] for i in finite])
+    rows, cols = linear_sum_assignment(-sim)
+    for r, c in zip(rows, cols):
+        if sim[r, c] >= min_oks:
+            out[c] = pred[finite[r], :, :2]
+    return out
+
+
+def score(ds: Dataset, p: Predictions, aligned: bool, cfg: EvalConfig) -> dict:
+    """OKS AP (pycocotools) and PCK per joint for one system x box mode on an image set.
+
+    ``aligned``: predictions are one per GT person in the same order (GT boxes); otherwise they are matched.
+    """
+    gt_inst, pred_inst, paired, gts = [], [], [], []
+    for i, (entry, kps, s) in enumerate(zip(ds.entries, p.keypoints, p.scores)):
+        gt_inst += [Instance(i, g, b) for g, b in zip(entry.gt, entry.boxes)]
+        pred_inst += [Instance(i, k, _box_of(k), float(sc))
+                      for k, sc in zip(kps, s) if np.isfinite(k[:, :2]).all()]
+        paired.append(kps[:, :, :2] if aligned else match_to_gt(kps, entry.gt, entry.boxes, cfg.match_min_oks))
+        gts.append(entry.gt)
+    pred_all, gt_all = np.concatenate(paired), np.concatenate(gts)
+    out = {"oks_ap": oks_ap(gt_inst, pred_inst), "people": len(gt_all),
+           "found": int(np.isfinite(pred_all).all(axis=(1, 2)).sum()), "pck": {}}
+    for alpha in cfg.pck_alphas:
+        r = pck(pred_all, gt_all, alpha)
+        out["pck"][str(alpha)] = {"overall": r.overall, "scored": r.scored,
+                                  "per_joint": dict(zip(KEYPOINT_NAMES, r.per_joint))}
+    return out
+
+
+def _box_of(kps: np.ndarray) -> np.ndarray:
+    lo, hi = np.nanmin(kps[:, :2], axis=0), np.nanmax(kps[:, :2], axis=0)
+    return np.array([lo[0], lo[1], *(hi - lo)], np.float32)
+
+
+# --- sequences -------------------------------------------------------------------------------------------
+
+
+def raw_stream(ds: Dataset, images: list[np.ndarray], pipeline, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unsmoothed keypoints (T, 17, 2) and scores (T, 17) of the GT person in every frame.
+
+    "gt": the estimator on the GT box of each frame. "detector": the live pipeline (detector every N frames, ROI
+    tracking in between, smoothing off); the tracked person best matching the GT each frame (NaN when none).
+    """
+    from livepose.sources import Frame
+
+    t_len = len(ds.entries)
+    kps, scores = np.full((t_len, NUM_KEYPOINTS, 2), np.nan), np.zeros((t_len, NUM_KEYPOINTS))
+    restart(pipeline)
+    for t, (entry, image) in enumerate(zip(ds.entries, images)):
+        if mode == "gt":
+            est = pipeline.estimator(image, entry.boxes[:1])
+            kps[t], scores[t] = est.keypoints[0], est.scores[0]
+            continue
+        res = pipeline.process(Frame(image, t, time.monotonic(), t / ds.fps))
+        people = res.poses
+        if len(people.raw_keypoints):
+            sim = [oks(k, entry.gt[0], float(entry.boxes[0, 2] * entry.boxes[0, 3])) for k in people.raw_keypoints]
+            best = int(np.argmax(sim))
+            kps[t], scores[t] = people.raw_keypoints[best], people.raw_scores[best]
+    return kps, scores
+
+
+def smooth_stream(kps: np.ndarray, scores: np.ndarray, fps: float, cfg: SmoothConfig) -> np.ndarray:
+    """The stream through a fresh smoother at the clip's frame rate (what the live bank computes)."""
+    from livepose.smooth import make_smoother
+
+    smoother = make_smoother(cfg)
+    return np.stack([smoother.update(k, np.where(np.isfinite(k).all(axis=1), s, 0.0), t / fps)[0]
+                     for t, (k, s) in enumerate(zip(kps, scores))])
+
+
+def temporal_metrics(pred: np.ndarray, gt: np.ndarray, cfg: EvalConfig) -> dict:
+    valid = gt[..., 2] > 0
+    size = body_size(gt[..., :2], valid)
+    j = jitter(pred, valid, size)
+    out = {"accel_error_px": acceleration_error(pred, gt[..., :2], valid), "jitter_px": j.px,
+           "jitter_norm": j.normalised, "lag_frames": _lag(gt[..., :2], pred, valid)}
+    out.update({f"pck@{a}": pck(pred, gt, a).overall for a in cfg.pck_alphas})
+    return out
+
+
+def _lag(gt: np.ndarray, pred: np.ndarray, valid: np.ndarray) -> float:
+    """Lag of the prediction behind the GT; NaN when no joint was predicted on consecutive frames."""
+    try:
+        return lag_frames(gt, pred, valid)
+    except ValueError:          # every cross-correlation term was NaN
+        return float("nan")
+
+
+def rival_stream(images: list[np.ndarray]) -> np.ndarray:
+    """MediaPipe in live tracking mode (its own landmark smoothing) on the whole frames: (T, 17, 2)."""
+    from livepose.rival import MediaPipePose, missing_pose
+
+    with MediaPipePose(tracking=True) as pose:
+        return np.stack([(found if (found := pose(im)) is not None else missing_pose())[:, :2] for im in images])
+
+
+def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, base: SmoothConfig,
+             cfg: EvalConfig) -> list[dict]:
+    """Jitter and lag of Kalman and One Euro over a sweep of their two knobs each (one knob at a time)."""
+    sweeps = [("kalman", "measurement_noise", cfg.kalman_measurement_noise),
+              ("kalman", "process_noise", cfg.kalman_process_noise),
+              ("oneeuro", "oneeuro_min_cutoff", cfg.oneeuro_min_cutoff),
+              ("oneeuro", "oneeuro_beta", cfg.oneeuro_beta)]
+    points = []
+    for method, knob, values in sweeps:
+        for v in values:
+            smooth_cfg = replace(base, method=method, **{knob: float(v)})
+            m = temporal_metrics(smooth_stream(kps, scores, fps, smooth_cfg), gt, cfg)
+            points.append({"method": method, "knob": knob, "value": float(v), **m})
+    return points
+
+
+def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool, cfg: EvalConfig) -> dict:
+    images = list(ds.images())
+    gt = np.stack([e.gt[0] if len(e.gt) else np.zeros((NUM_KEYPOINTS, 3), np.float32) for e in ds.entries])
+    base = pipeline.cfg.smooth
+    rows = {"ground truth": temporal_metrics(gt[..., :2], gt, cfg)}
+    sweeps = {}
+    for mode in modes:
+        kps, scores = raw_stream(ds, images, pipeline, mode)
+        rows[f"livepose {mode} raw"] = temporal_metrics(kps, gt, cfg)
+        for method in ("kalman", "oneeuro"):
+            smoothed = smooth_stream(kps, scores, ds.fps, replace(base, method=method))
+            rows[f"livepose {mode} {method}"] = temporal_metrics(smoothed, gt, cfg)
+        sweeps[mode] = tradeoff(kps, scores, gt, ds.fps, base, cfg)
+    if rival:
+        rows["mediapipe tracking"] = temporal_metrics(rival_stream(images), gt, cfg)
+    return {"kind": "sequence", "frames": len(images), "fps": ds.fps, "temporal": rows, "tradeoff": sweeps,
+            "smoothing": {"kalman": {"measurement_noise": base.measurement_noise, "process_noise": base.process_noise},
+                          "oneeuro": {"min_cutoff": base.oneeuro_min_cutoff, "beta": base.oneeuro_beta}}}
+
+
+def evaluate_images(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool, cfg: EvalConfig) -> dict:
+    from livepose.rival import MediaPipePose
+
+    if rival:
+        with MediaPipePose(tracking=False) as rival_static:
+            preds = predict(ds, pipeline.estimator, pipeline.detector, rival_static, modes)
+    else:
+        preds = predict(ds, pipeline.estimator, pipeline.detector, None, modes)
+    accuracy: dict[str, dict] = {}
+    for (system, mode), p in preds.items():
+        accuracy.setdefault(system, {})[mode] = score(ds, p, aligned=mode == "gt", cfg=cfg)
+    return {"kind": "images", "images": len(ds.entries), "people": int(sum(len(e.gt) for e in ds.entries)),
+            "accuracy": accuracy}
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+def report(name: str, r: dict, cfg: EvalConfig) -> str:
+    a0 = str(cfg.pck_alphas[0])
+    if r["kind"] == "images":
+        cols = [(s, m) for s, modes in r["accuracy"].items() for m in modes]
+        heads = [f"{s} {m}" for s, m in cols]
+        acc = r["accuracy"]
+        summary = [[k] + [acc[s][m]["oks_ap"][k] for s, m in cols] for k in ("AP", "AP50", "AP75", "AR")]
+        summary += [[f"PCK@{a}"] + [acc[s][m]["pck"][str(a)]["overall"] for s, m in cols] for a in cfg.pck_alphas]
+        summary += [["people found"] + [f"{acc[s][m]['found']}/{acc[s][m]['people']}" for s, m in cols]]
+        joints = [[j] + [acc[s][m]["pck"][a0]["per_joint"][j] for s, m in cols] for j in KEYPOINT_NAMES]
+        return "\n".join([f"{name}: {r['images']} images, {r['people']} people",
+                          format_table(["metric", *heads], summary), "",
+                          format_table([f"PCK@{a0} per joint", *heads], joints)])
+    keys = ["accel_error_px", "jitter_px", "jitter_norm", "lag_frames", *[f"pck@{a}" for a in cfg.pck_alphas]]
+    rows = [[k] + [v[c] for c in keys] for k, v in r["temporal"].items()]
+    return "\n".join([f"{name}: {r['frames']} frames at {r['fps']:g} fps (GT on every frame)",
+                      format_table(["stream", "accel err px", "jitter px", "jitter/torso", "lag frames",
+                                    *[f"PCK@{a}" for a in cfg.pck_alphas]], rows)])
+
+
+def plot_tradeoff(results: dict, path: Path) -> None:
+    """Jitter vs lag for each filter's sweep, one panel per sequence x box mode; raw and MediaPipe as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(name, mode, r) for name, r in results.items() if r["kind"] == "sequence" for mode in r["tradeoff"]]
+    if not panels:
+        raise ValueError("--plot needs a sequence with GT on every frame (e.g. sequences_gt/*/gt.pose17.json)")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5), squeeze=False)
+    for ax, (name, mode, r) in zip(axes[0], panels):
+        points = r["tradeoff"][mode]
+        for method, knob in dict.fromkeys((p["method"], p["knob"]) for p in points):
+            pts = [p for p in points if p["method"] == method and p["knob"] == knob]
+            ax.plot([p["lag_frames"] for p in pts], [p["jitter_px"] for p in pts], "o-", label=f"{method}: {knob}")
+            for p in pts:
+                ax.annotate(f"{p['value']:g}", (p["lag_frames"], p["jitter_px"]), fontsize=7, alpha=0.7)
+        for label, marker in ((f"livepose {mode} raw", "k*"), ("mediapipe tracking", "rs"), ("ground truth", "g^")):
+            if label in r["temporal"]:
+                t = r["temporal"][label]
+                ax.plot([t["lag_frames"]], [t["jitter_px"]], marker, markersize=10, label=label)
+        ax.set(xlabel="lag vs GT (frames)", ylabel="jitter (mean |acceleration|, px/frame²)",
+               title=f"{name} ({mode} boxes)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from livepose.runner import add_model_arguments
+
+    p.add_argument("dataset", nargs="?", type=Path,
+                   help="a *.pose17.json file or a folder holding some (default: ../shared/data images_gt and "
+                        "the JHMDB clip of sequences_gt)")
+    p.add_argument("--boxes", choices=("gt", "detector", "both"), default="both",
+                   help="person boxes: ground truth, the detector's, or both (separately)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--plot", type=Path, help="draw the jitter-vs-lag trade-off of the filters to this image")
+    p.add_argument("--no-rival", action="store_true", help="skip MediaPipe Pose")
+    add_model_arguments(p)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from livepose.runner import build_pipeline
+
+    cfg = EvalConfig()
+    try:
+        paths = find_datasets(args.dataset)
+        datasets = [load_dataset(p) for p in paths]
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"livepose eval: {exc}", file=sys.stderr)
+        return 2
+    modes = BOX_MODES if args.boxes == "both" else (args.boxes,)
+    pipeline, model_name = build_pipeline(args)
+    from livepose.smooth import SmoothingBank
+
+    # Raw keypoints only (no filter even in the background); the filters are applied offline to the raw stream.
+    pipeline.bank = SmoothingBank(replace(pipeline.cfg.smooth, method="none"), pipeline.bank.num_joints)
+    results, texts = {}, []
+    for ds in datasets:
+        evaluate = evaluate_sequence if ds.sequence else evaluate_images
+        results[ds.name] = {"path": str(ds.path), **evaluate(ds, pipeline, modes, not args.no_rival, cfg)}
+        texts.append(report(ds.name, results[ds.name], cfg))
+    print(f"livepose eval: model {model_name}\n\n" + "\n\n".join(texts))
+    if args.json:
+        write_json(args.json, {"model": model_name, "pck_alphas": list(cfg.pck_alphas), "datasets": results})
+        print(f"wrote {args.json}")
+    if args.plot:
+        try:
+            plot_tradeoff(results, args.plot)
+        except ValueError as exc:
+            print(f"livepose eval: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,37 @@
+"""`livepose bench` end to end on the real squats clip: table printed, JSON written with the MediaPipe ratio."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from livepose.cli import main as cli
+from livepose.pipeline import STAGES
+
+from test_evaluate import small_model  # noqa: F401  (shared fixture)
+
+SQUATS = "sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4"
+
+
+def test_bench_prints_table_and_writes_ratio(shared_data, small_model, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "bench.json"
+    assert cli(["bench", str(shared_data / SQUATS), "--model", str(small_model), "--frames", "20", "--repeats", "1",
+                "--warmup", "2", "--people", "1,2", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for word in (*STAGES, "pipeline fps", "frame age", "peak RSS", "ms/person", "livepose/MediaPipe"):
+        assert word in text
+    m = json.loads(out.read_text())
+    assert m["frames_per_pass"] == 20 and m["repeats"] == 1
+    assert set(m["stages_ms"]) == set(STAGES)
+    assert all(v["median"] >= 0 and v["p95"] >= v["median"] for v in m["stages_ms"].values())
+    assert m["stages_ms"]["infer"]["median"] > 0 and m["stages_ms"]["total"]["median"] > m["stages_ms"]["infer"]["median"]
+    assert 0 < m["detector_calls_per_frame"] <= 1
+    assert m["fps"] > 0 and m["fps_compute"] >= m["fps"] * 0.99
+    rt = m["realtime"]
+    assert rt["frames_processed"] > 0 and rt["frames_processed"] + rt["frames_dropped"] <= 20
+    assert rt["frame_age_ms"]["median"] > 0
+    assert [r["people"] for r in m["per_person"]] == [1, 2] and all(r["ms_per_batch"] > 0 for r in m["per_person"])
+    assert m["peak_rss_mb"]["livepose"] > 100 and m["peak_rss_mb"]["with_mediapipe"] >= m["peak_rss_mb"]["livepose"]
+    assert m["mediapipe"]["detection_rate"] > 0.9        # one clear person on a white background
+    assert m["ratio"] == pytest.approx(m["fps_compute"] / m["mediapipe"]["fps"])

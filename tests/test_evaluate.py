@@ -1,0 +1,117 @@
+"""`livepose eval` end to end on real GT: a few images_gt images and the JHMDB clip (GT on every frame)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livepose.cli import main as cli
+from livepose.zoo import ASSETS, SHIPPED
+
+JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/gt.pose17.json"
+TRAINED = ASSETS / SHIPPED["default"]
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """Random-weight ResNet-18 SimpleBaseline at 128x96: real plumbing, a quarter of the compute."""
+    from livepose.config import ModelConfig
+    from livepose.model import build_simplebaseline, save_weights_npz
+
+    cfg = ModelConfig(input_size=(128, 96))
+    path = tmp_path_factory.mktemp("model") / "random_r18_128x96.npz"
+    save_weights_npz(build_simplebaseline(cfg), path, cfg)
+    return path
+
+
+def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
+    """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
+    d = json.loads(src.read_text())
+    key = "frames" if "frames" in d else "images"
+    d[key] = keep(d[key])
+    for item in d[key]:
+        item["file"] = str(src.parent / item["file"])
+    dest.write_text(json.dumps(d))
+    return dest
+
+
+def image_subset(shared_data: Path, folder: Path, subsets: tuple[str, ...]) -> Path:
+    """The first image of each subset of images_gt."""
+    return relocated(shared_data / "images_gt" / "annotations.pose17.json", folder / "subset.pose17.json",
+                     lambda images: [next(im for im in images if im["subset"] == s) for s in subsets])
+
+
+def finite_in(value, lo: float, hi: float) -> bool:
+    return value is not None and math.isfinite(value) and lo <= value <= hi
+
+
+def test_eval_images_and_clip_writes_sane_json(shared_data, small_model, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    image_subset(shared_data, folder, ("coco_val2017", "mpii", "crowdpose"))
+    relocated(shared_data / JHMDB, folder / "jhmdb.pose17.json")
+    out, plot = tmp_path / "eval.json", tmp_path / "tradeoff.png"
+    assert cli(["eval", str(folder), "--model", str(small_model), "--no-rival", "--json", str(out),
+                "--plot", str(plot)]) == 0
+    r = json.loads(out.read_text())
+    images, clip = r["datasets"]["subset"], r["datasets"]["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]
+    assert images["kind"] == "images" and images["images"] == 3 and images["people"] >= 3
+    assert set(images["accuracy"]) == {"livepose"} and set(images["accuracy"]["livepose"]) == {"gt", "detector"}
+    for mode, acc in images["accuracy"]["livepose"].items():
+        assert set(acc["oks_ap"]) >= {"AP", "AP50", "AP75", "AR"}
+        assert all(finite_in(v, 0, 1) for v in acc["oks_ap"].values() if v != -1)
+        for alpha in ("0.2", "0.5"):
+            assert finite_in(acc["pck"][alpha]["overall"], 0, 1) and acc["pck"][alpha]["scored"] > 0
+            assert len(acc["pck"][alpha]["per_joint"]) == 17
+        assert acc["pck"]["0.2"]["overall"] <= acc["pck"]["0.5"]["overall"]
+        assert 0 <= acc["found"] <= acc["people"] == images["people"]
+    assert images["accuracy"]["livepose"]["gt"]["found"] == images["people"]   # one prediction per GT box
+
+    assert clip["kind"] == "sequence" and clip["frames"] == 40 and clip["fps"] == 30
+    rows = clip["temporal"]
+    assert set(rows) == {"ground truth"} | {f"livepose {m} {v}" for m in ("gt", "detector")
+                                           for v in ("raw", "kalman", "oneeuro")}
+    assert rows["ground truth"]["pck@0.2"] == 1.0 and rows["ground truth"]["accel_error_px"] == 0.0
+    assert finite_in(rows["livepose gt raw"]["jitter_px"], 0, 1e4)
+    for row in rows.values():
+        assert row["pck@0.2"] is None or 0 <= row["pck@0.2"] <= 1
+    sweep = clip["tradeoff"]["gt"]
+    assert {p["method"] for p in sweep} == {"kalman", "oneeuro"} and len(sweep) > 10
+    assert plot.stat().st_size > 10_000
+
+
+def test_mediapipe_mapping_scores_high_on_the_jhmdb_clip(shared_data, small_model, tmp_path):
+    """MediaPipe is a decent model: its 33 -> COCO-17 mapped keypoints must land on the human GT.
+
+    PCK@0.5 x torso is about JHMDB's usual 0.2 x person-box threshold; a left/right or index mistake scores ~0.1.
+    """
+    folder = tmp_path / "data"
+    folder.mkdir()
+    image_subset(shared_data, folder, ("coco_val2017", "h36m"))
+    out = tmp_path / "eval.json"
+    assert cli(["eval", str(folder), "--model", str(small_model), "--boxes", "gt", "--json", str(out)]) == 0
+    assert cli(["eval", str(shared_data / JHMDB), "--model", str(small_model), "--boxes", "gt",
+                "--json", str(tmp_path / "clip.json")]) == 0
+    images = json.loads(out.read_text())["datasets"]["subset"]["accuracy"]
+    assert set(images) == {"livepose", "mediapipe"} and set(images["mediapipe"]) == {"gt"}
+    assert images["mediapipe"]["gt"]["pck"]["0.2"]["overall"] >= 0.7     # big, clear people on GT regions
+    rows = json.loads((tmp_path / "clip.json").read_text())["datasets"]["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]
+    mp = rows["temporal"]["mediapipe tracking"]
+    assert mp["pck@0.5"] >= 0.75 and mp["pck@0.2"] >= 0.4
+    assert abs(mp["lag_frames"]) <= 3
+
+
+@pytest.mark.skipif(not TRAINED.exists(), reason=f"trained weights {TRAINED.name} not shipped yet")
+def test_trained_model_is_accurate_on_the_jhmdb_clip(shared_data, tmp_path):
+    out = tmp_path / "clip.json"
+    assert cli(["eval", str(shared_data / JHMDB), "--boxes", "gt", "--no-rival", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["datasets"]["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]["temporal"]
+    assert rows["livepose gt raw"]["pck@0.5"] >= 0.6
+    # smoothing must not cost accuracy and must cut the network's frame-to-frame noise
+    assert rows["livepose gt kalman"]["pck@0.5"] >= rows["livepose gt raw"]["pck@0.5"] - 0.05
+    assert rows["livepose gt kalman"]["jitter_px"] < rows["livepose gt raw"]["jitter_px"]
+    assert np.isfinite(rows["livepose gt kalman"]["lag_frames"])
