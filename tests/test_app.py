@@ -102,8 +102,15 @@ def wait_for_people(qtbot, w, check=lambda r: True):
 def pause_and_settle(qtbot, w):
     """Pause the file and let the frame in flight arrive, so the view holds a fixed result."""
     w.toggle_play()
-    qtbot.wait(600)
-    qtbot.waitUntil(lambda: not w.worker.pipeline._pending_cfg, timeout=WAIT_MS)
+    assert w.source.paused
+    seen = {"result": None, "since": time.monotonic()}
+
+    def unchanged_for_half_a_second() -> bool:
+        if w.view.result is not seen["result"]:
+            seen.update(result=w.view.result, since=time.monotonic())
+        return time.monotonic() - seen["since"] > 0.5
+
+    qtbot.waitUntil(unchanged_for_half_a_second, timeout=WAIT_MS)
 
 
 def colour_near(image, point: QPointF, colour: QColor, radius: int = 1) -> bool:
