@@ -400,6 +400,8 @@ def test_settings_survive_a_round_trip_and_a_broken_file_gives_defaults(tmp_path
     path.write_text("{not json")
     assert load_settings(path) == AppSettings()
     assert "unreadable" in caplog.text
+    save_settings(AppSettings(), tmp_path)                 # a folder (or a device) is never replaced
+    assert tmp_path.is_dir() and "not a regular file" in caplog.text
     path.write_text(json.dumps({"process_noise": "loud", "measurement_noise": 4}))
     loaded = load_settings(path)
     assert loaded.process_noise == AppSettings().process_noise and loaded.measurement_noise == 4.0

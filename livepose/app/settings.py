@@ -82,6 +82,9 @@ def load_settings(path: str | Path | None = None) -> AppSettings:
 def save_settings(settings: AppSettings, path: str | Path | None = None) -> None:
     """Write atomically; a failure is logged, never raised (losing preferences must not lose a recording)."""
     path = Path(path or settings_path())
+    if path.exists() and not path.is_file():
+        log.warning("not saving settings: %s is not a regular file", path)   # e.g. a device: never replace it
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
