@@ -16,7 +16,6 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from livepose.app.jitter_panel import PoseSample
 from livepose.config import AppConfig, SmoothConfig
-from livepose.smooth import SmoothingBank
 
 
 class LivePipeline:
@@ -27,7 +26,6 @@ class LivePipeline:
         self._lock = threading.Lock()
         self._pending_cfg: SmoothConfig | None = None
         self._pending_reset = False
-        self._last_time: float | None = None
 
     @property
     def smooth_cfg(self) -> SmoothConfig:
@@ -50,22 +48,12 @@ class LivePipeline:
             cfg, reset = self._pending_cfg, self._pending_reset
             self._pending_cfg, self._pending_reset = None, False
         if reset:
-            self._reset()
+            self.pipeline.reset()
         if cfg is not None:
             self.pipeline.set_smoothing(cfg)
 
-    def _reset(self) -> None:
-        """Forget tracks and smoothing state. A fresh bank, because SmoothingBank.reset() keeps the filter's
-        clock, and the first frame after a backward seek or a loop would then be refused as going back in time."""
-        self.pipeline.reset()
-        self.pipeline.bank = SmoothingBank(self.pipeline.bank.cfg, self.pipeline.bank.num_joints)
-        self._last_time = None
-
     def process(self, frame, capture_wait_ms: float = 0.0):
-        self.apply_pending()
-        if self._last_time is not None and frame.source_time <= self._last_time:
-            self._reset()     # a loop, or a seek whose reset request arrived late
-        self._last_time = frame.source_time
+        self.apply_pending()   # (the pipeline itself resets when time goes back: a loop or a backward seek)
         return self.pipeline.process(frame, capture_wait_ms)
 
 
