@@ -33,11 +33,19 @@ def shipped_path(name: str = "default") -> Path:
 
 
 def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = None,
-                 batch_sizes: tuple[int, ...] = (1, 2, 4, 8)):
+                 batch_sizes: tuple[int, ...] = (1, 2, 4, 8), runtime: str = "keras", precision: str = "auto"):
     """A ready :class:`livepose.model.PoseNet` from a shipped name, an ``.npz`` file, or a torch checkpoint.
 
     ``input_size`` overrides the size the weights were trained at (the network is fully convolutional).
+    ``runtime="litert"`` returns a :class:`livepose.runtime.LiteNet` instead (same interface; ``precision``
+    picks the variant, batch sizes are the exported ones).
     """
+    if runtime == "litert":
+        from livepose.runtime import load_litenet
+
+        return load_litenet(spec, input_size, precision)
+    if runtime != "keras":
+        raise ValueError(f"runtime must be 'keras' or 'litert', got {runtime!r}")
     from livepose.model import PoseNet, build_simplebaseline, load_weights_npz, read_npz_meta
 
     path = shipped_path(spec) if spec in SHIPPED else Path(spec)

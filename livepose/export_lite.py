@@ -1,0 +1,320 @@
+"""`livepose export`: the Keras SimpleBaseline as LiteRT flatbuffers, one per precision and fixed batch size.
+
+Why LiteRT: on these CPUs it runs the network faster than TensorFlow, and full-integer int8 about 4x faster
+(docs: ../shared/notes/inference-speed.md). A fixed batch dimension halves the time against a dynamic one, so each
+batch size gets its own file. The ImageNet normalisation is part of the graph: the runtime feeds raw pixels, and
+the int8 input quantisation (calibrated on [0, 255]) is then exact.
+
+Every exported variant is compared with the Keras model on real people with ground-truth boxes (images_gt and
+the JHMDB clip) and timed; the figures go into ``manifest.json`` beside the files, from which
+:mod:`livepose.runtime` picks a variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from livepose.config import CropConfig, LiteConfig
+from livepose.crop import box_to_region, warp_crops
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+#: per output phase p (row or column parity): the transposed-conv kernel taps used, first tap first, and the
+#: (before, after) zero padding. Output 2m reads inputs m-1, m (taps 3, 1); output 2m+1 reads m, m+1 (taps 2, 0).
+PHASE_TAPS = ((3, 1), (2, 0))
+PHASE_PAD = ((1, 0), (0, 1))
+PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # depth_to_space channel-block order
+
+
+class CalibrationDataMissing(FileNotFoundError):
+    pass
+
+
+def default_data_root() -> Path:
+    """Real data beside the clone (../shared/data), or $LIVEPOSE_SHARED_DATA, as the tests find it."""
+    return Path(os.environ.get("LIVEPOSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+# --- graph -------------------------------------------------------------------------------------------------------
+
+def phase_kernels(kernel: np.ndarray) -> list[np.ndarray]:
+    """A Conv2DTranspose 4x4 stride-2 kernel (4, 4, out, in) -> four 2x2 Conv2D kernels (2, 2, in, out), PHASES order."""
+    if kernel.shape[:2] != (4, 4):
+        raise ValueError(f"phase decomposition needs a 4x4 transposed-convolution kernel, got {kernel.shape}")
+    k = kernel.transpose(0, 1, 3, 2)
+    return [k[np.ix_(PHASE_TAPS[py], PHASE_TAPS[px])] for py, px in PHASES]
+
+
+def phase_deconv(x, kernel: np.ndarray, scale: np.ndarray | None = None, shift: np.ndarray | None = None,
+                 relu: bool = False):
+    """Conv2DTranspose(4x4, stride 2, padding 'same') [+ per-channel affine + ReLU] as four 2x2 convolutions.
+
+    Each output phase is an ordinary convolution of the input with its own zero padding; depth_to_space
+    interleaves them. Same multiply-adds and weights as the transposed convolution, and LiteRT runs it faster.
+    A following BatchNorm folds into ``scale``/``shift`` (per channel, so it commutes with depth_to_space).
+    """
+    import tensorflow as tf
+
+    outs = []
+    for (py, px), k in zip(PHASES, phase_kernels(kernel)):
+        if scale is not None:
+            k = k * scale
+        y = tf.nn.conv2d(tf.pad(x, [[0, 0], PHASE_PAD[py], PHASE_PAD[px], [0, 0]]), k, 1, "VALID")
+        if shift is not None:
+            y = y + shift
+        outs.append(tf.nn.relu(y) if relu else y)
+    return tf.nn.depth_to_space(tf.concat(outs, axis=-1), 2)
+
+
+def lite_forward(model, phase: bool) -> Callable:
+    """Raw RGB pixels (float, 0-255) -> NHWC heatmaps: normalisation + network, deconvs optionally phase-split."""
+    import tensorflow as tf
+
+    from livepose.model import IMAGENET_MEAN, IMAGENET_STD
+
+    keras = tf.keras
+    mean, inv_std = tf.constant(IMAGENET_MEAN), tf.constant(1.0 / IMAGENET_STD)
+    if not phase:
+        return lambda images: model((images - mean) * inv_std, training=False)
+    deconvs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    if not deconvs:
+        raise ValueError(f"{model.name} has no Conv2DTranspose layer to split into phases")
+    backbone = keras.Model(model.input, deconvs[0].input)
+    head = []
+    for layer in deconvs:
+        index = int(layer.name.rsplit("_", 1)[1])
+        bn = model.get_layer(f"deconv_layers_{index + 1}")
+        gamma, beta, moving_mean, moving_var = bn.get_weights()
+        scale = gamma / np.sqrt(moving_var + bn.epsilon)
+        head.append((layer.get_weights()[0], scale, beta - moving_mean * scale))
+    final = model.get_layer("final_layer")
+
+    def forward(images):
+        x = backbone((images - mean) * inv_std, training=False)
+        for kernel, scale, shift in head:
+            x = phase_deconv(x, kernel, scale, shift, relu=True)
+        return final(x)
+
+    return forward
+
+
+def convert(model, batch_size: int, precision: str, calibration: np.ndarray | None = None,
+            phase: bool = True) -> bytes:
+    """One .tflite flatbuffer with a fixed batch dimension; float32 input (raw pixels) and output either way."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    h, w = model.input_shape[1:3]
+    spec = tf.TensorSpec((batch_size, h, w, 3), tf.float32, name="image")
+    fn = tf.function(lite_forward(model, phase), input_signature=[spec])
+    # Weights frozen to constants: the int8 calibrator cannot read resource variables (READ_VARIABLE fails).
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        if calibration is None or len(calibration) < batch_size:
+            raise CalibrationDataMissing(f"int8 export needs at least {batch_size} real calibration crops")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.representative_dataset = lambda: _calibration_batches(calibration, batch_size)
+    return converter.convert()
+
+
+def _calibration_batches(crops: np.ndarray, batch_size: int) -> Iterator[list[np.ndarray]]:
+    for start in range(0, len(crops) - batch_size + 1, batch_size):
+        yield [crops[start:start + batch_size].astype(np.float32)]
+
+
+# --- real data -----------------------------------------------------------------------------------------------------
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise CalibrationDataMissing(f"{path} not found: real person images are needed (../shared/data, or set "
+                                     f"LIVEPOSE_SHARED_DATA)")
+    return path
+
+
+def calibration_crops(data_root: Path, input_size: tuple[int, int], count: int) -> np.ndarray:
+    """``count`` uint8 person crops from LSPet, spread evenly over the pool (disjoint from the evaluation set)."""
+    from livepose.train.data import load_pose17, read_rgb
+
+    people = load_pose17(_require(Path(data_root) / "train_pool" / "lspet" / "annotations.pose17.json"))
+    picks = np.linspace(0, len(people) - 1, count).round().astype(int)
+    crops = np.empty((count, *input_size, 3), np.uint8)
+    for i, k in enumerate(picks):
+        path, _, box = people[k]
+        centres, sizes = box_to_region(box[None])
+        warp_crops(read_rgb(path), centres, sizes, input_size, out=crops[i:i + 1])
+    return crops
+
+
+def evaluation_people(data_root: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(RGB image, GT boxes (N, 4), GT keypoints (N, 17, 3)) per image: images_gt and the JHMDB GT clip."""
+    from livepose.train.data import load_pose17, read_rgb
+
+    files = [Path(data_root) / "images_gt" / "annotations.pose17.json",
+             Path(data_root) / "sequences_gt" / "jhmdb_goal_keeping_tips_catch_fr_med_2" / "gt.pose17.json"]
+    by_image: dict[Path, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for f in files:
+        for path, kps, box in load_pose17(_require(f)):
+            by_image.setdefault(path, []).append((box, kps))
+    return [(read_rgb(path), np.stack([b for b, _ in ppl]), np.stack([k for _, k in ppl]))
+            for path, ppl in by_image.items()]
+
+
+# --- accuracy and speed --------------------------------------------------------------------------------------------
+
+def compare(reference, candidate, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+            crop_cfg: CropConfig = CropConfig()) -> dict:
+    """How far ``candidate``'s keypoints are from ``reference``'s (both PoseNet-like) on real people with GT boxes.
+
+    ``mean_dist_hm_px``/``max_dist_hm_px``: keypoint distance in heatmap pixels over all joints; ``pck`` and
+    ``pck_reference``: PCK@0.2 against GT; ``pck_delta``: their difference (negative = the candidate loses);
+    ``agreement``: PCK@0.2 of the candidate with the reference's keypoints taken as GT.
+    """
+    from livepose.estimate import PoseEstimator
+    from livepose.metrics import pck
+
+    ref_est, cand_est = PoseEstimator(reference, crop_cfg), PoseEstimator(candidate, crop_cfg)
+    ref, cand, gt, hm_per_px = [], [], [], []
+    for image, boxes, kps in people:
+        ref.append(ref_est(image, boxes).keypoints)
+        cand.append(cand_est(image, boxes).keypoints)
+        gt.append(kps)
+        hm_per_px.append(candidate.heatmap_size[1] / box_to_region(boxes, crop_cfg)[1][:, 0])
+    ref, cand, gt, hm_per_px = (np.concatenate(a) for a in (ref, cand, gt, hm_per_px))
+    dist = np.linalg.norm(cand - ref, axis=-1) * hm_per_px[:, None]
+    as_gt = np.concatenate([ref, gt[..., 2:]], axis=-1)
+    p_ref, p_cand = pck(ref, gt).overall, pck(cand, gt).overall
+    return {"people": len(gt), "mean_dist_hm_px": float(dist.mean()), "max_dist_hm_px": float(dist.max()),
+            "pck_reference": p_ref, "pck": p_cand, "pck_delta": p_cand - p_ref,
+            "agreement": pck(cand, as_gt).overall}
+
+
+def ms_per_crop(net, crops: np.ndarray, batch_size: int, runs: int) -> float:
+    """Mean network time per crop at a fixed batch size, after one warm-up call."""
+    batch = np.resize(crops, (batch_size, *crops.shape[1:]))
+    net(batch)
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        net(batch)
+    return (time.perf_counter() - t0) * 1e3 / (runs * batch_size)
+
+
+# --- the export ----------------------------------------------------------------------------------------------------
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_manifest(out_dir: Path) -> dict:
+    path = Path(out_dir) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {"variants": {}}
+
+
+def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = None,
+           cfg: LiteConfig = LiteConfig(), data_root: Path | None = None) -> dict:
+    """Convert, check and time ``cfg.precisions`` x ``cfg.batch_sizes``; returns (and writes) the manifest.
+
+    Variants already in ``out_dir``'s manifest are kept, so asking for int8 later does not redo fp32.
+    """
+    from livepose.runtime import LiteNet, weights_sha256
+    from livepose.zoo import load_posenet
+
+    data_root = Path(data_root or default_data_root())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras_net = load_posenet(str(weights), input_size=input_size, batch_sizes=cfg.batch_sizes)
+    size = keras_net.input_size
+    manifest = read_manifest(out_dir)
+    manifest.update({"weights": Path(weights).name, "weights_sha256": weights_sha256(Path(weights)),
+                     "input_size": list(size), "phase_deconv": cfg.phase_deconv})
+    try:
+        crops = calibration_crops(data_root, size, cfg.calibration_crops)
+        people = evaluation_people(data_root)
+    except CalibrationDataMissing as exc:
+        if "int8" in cfg.precisions:
+            raise
+        log.warning("%s: exporting without an accuracy check", exc)
+        crops, people = np.zeros((1, *size, 3), np.uint8), None
+    manifest["keras_ms_per_crop"] = {str(b): ms_per_crop(keras_net, crops, b, cfg.bench_runs)
+                                     for b in cfg.batch_sizes}
+    for precision in cfg.precisions:
+        files = {}
+        for b in cfg.batch_sizes:
+            t0 = time.perf_counter()
+            name = f"{precision}_b{b}.tflite"
+            _write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv))
+            log.info("exported %s (%.0f s)", out_dir / name, time.perf_counter() - t0)
+            files[str(b)] = name
+        lite = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads, name=precision)
+        manifest["variants"][precision] = {
+            "files": files,
+            "accuracy": compare(keras_net, lite, people) if people else None,
+            "ms_per_crop": {str(b): ms_per_crop(lite, crops, b, cfg.bench_runs) for b in cfg.batch_sizes},
+        }
+        _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    return manifest
+
+
+def _parse_list(text: str, cast: type = str) -> tuple:
+    return tuple(cast(v) for v in text.split(",") if v)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = LiteConfig()
+    p.add_argument("--model", default="default", help="'default' (shipped weights) or a .npz weights file")
+    p.add_argument("--precision", default=",".join(d.precisions), help="comma-separated: fp32,fp16,int8")
+    p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="fixed batch sizes, e.g. 1,2,4")
+    p.add_argument("--input-size", help="network input HxW, e.g. 192x144 (default: the weights' own size)")
+    p.add_argument("--out-dir", type=Path, help="where the .tflite files and manifest.json go "
+                   "(default: the cache the runtime reads, $LIVEPOSE_CACHE/lite/<weights sha>/<HxW>)")
+    p.add_argument("--data", type=Path, default=None, help="real data root for calibration and the accuracy check "
+                   "(default: ../shared/data or $LIVEPOSE_SHARED_DATA)")
+    p.add_argument("--no-phase-deconv", action="store_true", help="keep Conv2DTranspose (slower in LiteRT)")
+    p.add_argument("--threads", type=int, default=d.num_threads)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from livepose.runtime import choose_precision, lite_dir, resolve_weights
+
+    precisions = _parse_list(args.precision)
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown:
+        print(f"livepose export: unknown precision {unknown}; choose from {','.join(PRECISIONS)}")
+        return 2
+    cfg = replace(LiteConfig(), precisions=precisions, batch_sizes=_parse_list(args.batch_sizes, int),
+                  phase_deconv=not args.no_phase_deconv, num_threads=args.threads)
+    size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
+    weights = resolve_weights(args.model)
+    out_dir = args.out_dir or lite_dir(weights, size)
+    manifest = export(weights, out_dir, size, cfg, args.data)
+    print(f"{out_dir}  (input {manifest['input_size'][0]}x{manifest['input_size'][1]}; ms per crop, "
+          f"{cfg.num_threads} threads)")
+    batches = [str(b) for b in cfg.batch_sizes]
+    print(f"{'variant':8s} " + " ".join(f"{'b' + b:>7s}" for b in batches) + "   PCK  dPCK  agree  dist_hm")
+    print(f"{'keras':8s} " + " ".join(f"{manifest['keras_ms_per_crop'][b]:7.1f}" for b in batches))
+    for precision, v in manifest["variants"].items():
+        acc = v["accuracy"]
+        tail = (f" {acc['pck']:5.3f} {acc['pck_delta']:+5.3f} {acc['agreement']:6.3f} {acc['mean_dist_hm_px']:7.3f}"
+                if acc else "  (no accuracy check)")
+        print(f"{precision:8s} " + " ".join(f"{v['ms_per_crop'].get(b, float('nan')):7.1f}" for b in batches) + tail)
+    print(f"automatic choice: {choose_precision(manifest, LiteConfig().max_pck_loss)}")
+    return 0

@@ -1,0 +1,136 @@
+"""LiteRT export and runtime: exact phase deconvolution, Keras parity per precision on real crops, batching, cache.
+
+A seeded random-init ResNet-18 SimpleBaseline at 128x96 keeps the conversions quick; parity is about the
+conversion, not about what the weights learned. Tolerances (heatmap pixels, 32x24 heatmaps, over every joint of
+the 103 real people of images_gt + the JHMDB clip):
+fp32 mean < 0.01 px; fp16 mean < 0.05 px; int8 mean < 1 px and PCK@0.2 agreement with Keras >= 0.8.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from livepose.config import LiteConfig, ModelConfig
+from livepose.export_lite import calibration_crops, export, phase_deconv, read_manifest
+from livepose.model import build_simplebaseline, save_weights_npz
+from livepose.runtime import LiteNet, choose_precision, lite_dir, load_litenet
+from livepose.zoo import load_posenet
+
+SIZE = (128, 96)
+
+
+@pytest.mark.parametrize("hw", [(8, 6), (5, 7)])
+def test_phase_deconv_equals_conv2dtranspose_bn_relu(hw):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, *hw, 16)).astype(np.float32)
+    deconv = tf.keras.layers.Conv2DTranspose(8, 4, strides=2, padding="same", use_bias=False)
+    bn = tf.keras.layers.BatchNormalization(epsilon=1e-5)
+    ref = tf.nn.relu(bn(deconv(x), training=False)).numpy()
+    gamma, beta = rng.uniform(0.5, 2, 8), rng.standard_normal(8)
+    mean, var = rng.standard_normal(8), rng.uniform(0.5, 2, 8)
+    bn.set_weights([a.astype(np.float32) for a in (gamma, beta, mean, var)])
+    ref = tf.nn.relu(bn(deconv(x), training=False)).numpy()
+    scale = (gamma / np.sqrt(var + 1e-5)).astype(np.float32)
+    got = phase_deconv(tf.constant(x), deconv.get_weights()[0], scale, (beta - mean * scale).astype(np.float32),
+                       relu=True).numpy()
+    assert got.shape == ref.shape == (2, 2 * hw[0], 2 * hw[1], 8)
+    np.testing.assert_allclose(got, ref, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, shared_data):
+    """fp32 at batch 1 and 2, then fp16 and int8 at batch 1 into the same folder (the manifest merges)."""
+    tmp = tmp_path_factory.mktemp("lite")
+    tf.keras.utils.set_random_seed(3)
+    cfg = ModelConfig(input_size=SIZE)
+    weights = tmp / "r18_128x96.npz"
+    save_weights_npz(build_simplebaseline(cfg), weights, cfg)
+    out = tmp / "export"
+    lite = LiteConfig(calibration_crops=16, bench_runs=2)
+    export(weights, out, cfg=replace(lite, precisions=("fp32",), batch_sizes=(1, 2)), data_root=shared_data)
+    manifest = export(weights, out, cfg=replace(lite, precisions=("fp16", "int8"), batch_sizes=(1,)),
+                      data_root=shared_data)
+    return weights, out, manifest
+
+
+def test_manifest_records_every_variant(exported):
+    _, out, manifest = exported
+    assert manifest == read_manifest(out)
+    assert set(manifest["variants"]) == {"fp32", "fp16", "int8"}
+    assert manifest["input_size"] == list(SIZE) and manifest["phase_deconv"]
+    assert manifest["variants"]["fp32"]["files"] == {"1": "fp32_b1.tflite", "2": "fp32_b2.tflite"}
+    for v in manifest["variants"].values():
+        assert v["accuracy"]["people"] > 60
+        assert all(ms > 0 for ms in v["ms_per_crop"].values())
+        assert all((out / name).stat().st_size > 0 for name in v["files"].values())
+
+
+def test_fp32_matches_keras_on_real_crops(exported, shared_data):
+    weights, out, manifest = exported
+    acc = manifest["variants"]["fp32"]["accuracy"]
+    assert acc["mean_dist_hm_px"] < 0.01 and acc["agreement"] == 1.0 and acc["pck_delta"] == 0.0
+    keras_net = load_posenet(str(weights), batch_sizes=(1, 2))
+    lite = LiteNet({1: out / "fp32_b1.tflite", 2: out / "fp32_b2.tflite"})
+    crops = calibration_crops(shared_data, SIZE, 4)
+    ref, got = keras_net(crops), lite(crops)
+    assert got.shape == ref.shape == (4, 17, 32, 24) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max())
+
+
+def test_fp16_close_and_int8_within_looser_tolerance(exported):
+    variants = exported[2]["variants"]
+    assert variants["fp16"]["accuracy"]["mean_dist_hm_px"] < 0.05
+    int8 = variants["int8"]["accuracy"]
+    assert int8["mean_dist_hm_px"] < 1.0 and int8["agreement"] >= 0.8
+
+
+def test_batches_split_over_exported_sizes(exported, shared_data):
+    out = exported[1]
+    lite = LiteNet({1: out / "fp32_b1.tflite", 2: out / "fp32_b2.tflite"})
+    assert lite.batch_sizes == (1, 2) and lite.input_size == SIZE and lite.heatmap_size == (32, 24)
+    assert lite.model.output_shape == (None, 32, 24, 17)
+    crops = calibration_crops(shared_data, SIZE, 5)
+    one_by_one = np.concatenate([lite(crops[i:i + 1]) for i in range(5)])
+    for n in (2, 3, 5):
+        np.testing.assert_allclose(lite(crops[:n]), one_by_one[:n], atol=1e-4 * np.abs(one_by_one).max())
+    only_two = LiteNet({2: out / "fp32_b2.tflite"})           # a remainder of 1 is padded to 2
+    np.testing.assert_allclose(only_two(crops[:3]), one_by_one[:3], atol=1e-4 * np.abs(one_by_one).max())
+    assert lite(np.zeros((0, *SIZE, 3), np.uint8)).shape == (0, 17, 32, 24)
+
+
+def test_wrong_input_shape_is_refused(exported):
+    lite = LiteNet({1: exported[1] / "fp32_b1.tflite"})
+    with pytest.raises(ValueError, match=r"crops must be \(N, 128, 96, 3\)"):
+        lite(np.zeros((1, 256, 192, 3), np.uint8))
+    with pytest.raises(ValueError, match="crops must be"):
+        lite(np.zeros((128, 96, 3), np.uint8))
+
+
+def test_choice_is_fastest_within_pck_budget():
+    def variant(ms, delta):
+        return {"ms_per_crop": {"1": ms}, "accuracy": None if delta is None else {"pck_delta": delta}}
+
+    manifest = {"variants": {"fp32": variant(30, None), "fp16": variant(29, 0.0), "int8": variant(8, -0.02)}}
+    assert choose_precision(manifest, max_pck_loss=0.01) == "fp16"       # int8 loses 2 points: over budget
+    assert choose_precision(manifest, max_pck_loss=0.03) == "int8"
+    manifest["variants"]["int8"]["accuracy"]["pck_delta"] = 0.005         # a gain is always within budget
+    assert choose_precision(manifest, max_pck_loss=0.01) == "int8"
+
+
+def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
+    weights, out, manifest = exported
+    monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
+    cache = lite_dir(weights)
+    assert cache.parent.parent == tmp_path / "lite" and cache.name == "128x96"
+    shutil.copytree(out, cache)
+    monkeypatch.setattr("livepose.export_lite.export", lambda *a, **k: pytest.fail("re-exported a cached model"))
+    net = load_litenet(str(weights), precision="fp16")
+    assert net.batch_sizes == (1,) and "fp16" in net.name
+    auto = load_litenet(str(weights), cfg=LiteConfig(precisions=("fp32", "fp16", "int8")))
+    assert choose_precision(json.loads((cache / "manifest.json").read_text())) in auto.name
