@@ -104,6 +104,19 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
+class LiteConfig:
+    """LiteRT export and runtime (livepose.export_lite, livepose.runtime)."""
+
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)
+    phase_deconv: bool = True             # deconvs as four 2x2 phase convolutions + depth_to_space (LiteRT runs it faster)
+    calibration_crops: int = 64           # int8: real LSPet person crops for post-training quantisation
+    max_pck_loss: float = 0.01            # automatic choice: a variant may lose at most this PCK@0.2 against Keras
+    num_threads: int = 2                  # XNNPACK threads
+    bench_runs: int = 20                  # timed invocations per batch size when a variant is exported
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """Frame sources: cameras, streams, video files, image folders (livepose.sources)."""
 
