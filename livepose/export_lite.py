@@ -178,31 +178,32 @@ def evaluation_people(data_root: Path) -> list[tuple[np.ndarray, np.ndarray, np.
 
 # --- accuracy and speed --------------------------------------------------------------------------------------------
 
-def compare(reference, candidate, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-            crop_cfg: CropConfig = CropConfig()) -> dict:
-    """How far ``candidate``'s keypoints are from ``reference``'s (both PoseNet-like) on real people with GT boxes.
+def predict(net, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+            crop_cfg: CropConfig = CropConfig()) -> np.ndarray:
+    """Keypoints (image px) of every GT person, from its GT box, through the ordinary PoseEstimator."""
+    from livepose.estimate import PoseEstimator
+
+    estimator = PoseEstimator(net, crop_cfg)
+    return np.concatenate([estimator(image, boxes).keypoints for image, boxes, _ in people])
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+            heatmap_width: int, crop_cfg: CropConfig = CropConfig()) -> dict:
+    """How far ``candidate`` keypoints (from :func:`predict`) are from ``reference`` ones on real people.
 
     ``mean_dist_hm_px``/``max_dist_hm_px``: keypoint distance in heatmap pixels over all joints; ``pck`` and
     ``pck_reference``: PCK@0.2 against GT; ``pck_delta``: their difference (negative = the candidate loses);
     ``agreement``: PCK@0.2 of the candidate with the reference's keypoints taken as GT.
     """
-    from livepose.estimate import PoseEstimator
     from livepose.metrics import pck
 
-    ref_est, cand_est = PoseEstimator(reference, crop_cfg), PoseEstimator(candidate, crop_cfg)
-    ref, cand, gt, hm_per_px = [], [], [], []
-    for image, boxes, kps in people:
-        ref.append(ref_est(image, boxes).keypoints)
-        cand.append(cand_est(image, boxes).keypoints)
-        gt.append(kps)
-        hm_per_px.append(candidate.heatmap_size[1] / box_to_region(boxes, crop_cfg)[1][:, 0])
-    ref, cand, gt, hm_per_px = (np.concatenate(a) for a in (ref, cand, gt, hm_per_px))
-    dist = np.linalg.norm(cand - ref, axis=-1) * hm_per_px[:, None]
-    as_gt = np.concatenate([ref, gt[..., 2:]], axis=-1)
-    p_ref, p_cand = pck(ref, gt).overall, pck(cand, gt).overall
+    gt = np.concatenate([kps for _, _, kps in people])
+    hm_per_px = heatmap_width / np.concatenate([box_to_region(boxes, crop_cfg)[1][:, 0] for _, boxes, _ in people])
+    dist = np.linalg.norm(candidate - reference, axis=-1) * hm_per_px[:, None]
+    p_ref, p_cand = pck(reference, gt).overall, pck(candidate, gt).overall
     return {"people": len(gt), "mean_dist_hm_px": float(dist.mean()), "max_dist_hm_px": float(dist.max()),
             "pck_reference": p_ref, "pck": p_cand, "pck_delta": p_cand - p_ref,
-            "agreement": pck(cand, as_gt).overall}
+            "agreement": pck(candidate, np.concatenate([reference, gt[..., 2:]], axis=-1)).overall}
 
 
 def ms_per_crop(net, crops: np.ndarray, batch_size: int, runs: int) -> float:
@@ -253,8 +254,9 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
             raise
         log.warning("%s: exporting without an accuracy check", exc)
         crops, people = np.zeros((1, *size, 3), np.uint8), None
-    manifest["keras_ms_per_crop"] = {str(b): ms_per_crop(keras_net, crops, b, cfg.bench_runs)
-                                     for b in cfg.batch_sizes}
+    reference = predict(keras_net, people) if people else None
+    manifest.setdefault("keras_ms_per_crop", {}).update(
+        {str(b): ms_per_crop(keras_net, crops, b, cfg.bench_runs) for b in cfg.batch_sizes})
     for precision in cfg.precisions:
         files = {}
         for b in cfg.batch_sizes:
@@ -266,7 +268,7 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
         lite = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads, name=precision)
         manifest["variants"][precision] = {
             "files": files,
-            "accuracy": compare(keras_net, lite, people) if people else None,
+            "accuracy": compare(reference, predict(lite, people), people, lite.heatmap_size[1]) if people else None,
             "ms_per_crop": {str(b): ms_per_crop(lite, crops, b, cfg.bench_runs) for b in cfg.batch_sizes},
         }
         _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())

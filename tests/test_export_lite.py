@@ -1,9 +1,10 @@
 """LiteRT export and runtime: exact phase deconvolution, Keras parity per precision on real crops, batching, cache.
 
 A seeded random-init ResNet-18 SimpleBaseline at 128x96 keeps the conversions quick; parity is about the
-conversion, not about what the weights learned. Tolerances (heatmap pixels, 32x24 heatmaps, over every joint of
-the 103 real people of images_gt + the JHMDB clip):
-fp32 mean < 0.01 px; fp16 mean < 0.05 px; int8 mean < 1 px and PCK@0.2 agreement with Keras >= 0.8.
+conversion, not about what the weights learned. Tolerances, as keypoint distance to Keras in heatmap pixels
+(32x24 heatmaps) over every joint of the real GT people of images_gt and the JHMDB clip: fp32 mean < 0.01 px and
+heatmaps within 1e-3 of their peak; fp16 mean < 0.05 px; int8 mean < 2 px and PCK@0.2 agreement >= 0.85.
+(Random weights give flat heatmaps whose argmax flips easily, so int8 does better on trained weights.)
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def exported(tmp_path_factory, shared_data):
     weights = tmp / "r18_128x96.npz"
     save_weights_npz(build_simplebaseline(cfg), weights, cfg)
     out = tmp / "export"
-    lite = LiteConfig(calibration_crops=16, bench_runs=2)
+    lite = LiteConfig(calibration_crops=8, bench_runs=2)
     export(weights, out, cfg=replace(lite, precisions=("fp32",), batch_sizes=(1, 2)), data_root=shared_data)
     manifest = export(weights, out, cfg=replace(lite, precisions=("fp16", "int8"), batch_sizes=(1,)),
                       data_root=shared_data)
@@ -65,6 +66,7 @@ def test_manifest_records_every_variant(exported):
     assert set(manifest["variants"]) == {"fp32", "fp16", "int8"}
     assert manifest["input_size"] == list(SIZE) and manifest["phase_deconv"]
     assert manifest["variants"]["fp32"]["files"] == {"1": "fp32_b1.tflite", "2": "fp32_b2.tflite"}
+    assert set(manifest["keras_ms_per_crop"]) == {"1", "2"}
     for v in manifest["variants"].values():
         assert v["accuracy"]["people"] > 60
         assert all(ms > 0 for ms in v["ms_per_crop"].values())
@@ -87,7 +89,7 @@ def test_fp16_close_and_int8_within_looser_tolerance(exported):
     variants = exported[2]["variants"]
     assert variants["fp16"]["accuracy"]["mean_dist_hm_px"] < 0.05
     int8 = variants["int8"]["accuracy"]
-    assert int8["mean_dist_hm_px"] < 1.0 and int8["agreement"] >= 0.8
+    assert int8["mean_dist_hm_px"] < 2.0 and int8["agreement"] >= 0.85
 
 
 def test_batches_split_over_exported_sizes(exported, shared_data):
