@@ -34,6 +34,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 PHASE_TAPS = ((3, 1), (2, 0))
 PHASE_PAD = ((1, 0), (0, 1))
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # depth_to_space channel-block order
+LSPET = Path("train_pool") / "lspet" / "annotations.pose17.json"
 
 
 class CalibrationDataMissing(FileNotFoundError):
@@ -148,11 +149,15 @@ def _require(path: Path) -> Path:
     return path
 
 
+def has_calibration_data(data_root: Path) -> bool:
+    return (Path(data_root) / LSPET).exists()
+
+
 def calibration_crops(data_root: Path, input_size: tuple[int, int], count: int) -> np.ndarray:
     """``count`` uint8 person crops from LSPet, spread evenly over the pool (disjoint from the evaluation set)."""
     from livepose.train.data import load_pose17, read_rgb
 
-    people = load_pose17(_require(Path(data_root) / "train_pool" / "lspet" / "annotations.pose17.json"))
+    people = load_pose17(_require(Path(data_root) / LSPET))
     picks = np.linspace(0, len(people) - 1, count).round().astype(int)
     crops = np.empty((count, *input_size, 3), np.uint8)
     for i, k in enumerate(picks):
@@ -206,14 +211,26 @@ def compare(reference: np.ndarray, candidate: np.ndarray, people: list[tuple[np.
             "agreement": pck(candidate, np.concatenate([reference, gt[..., 2:]], axis=-1)).overall}
 
 
-def ms_per_crop(net, crops: np.ndarray, batch_size: int, runs: int) -> float:
-    """Mean network time per crop at a fixed batch size, after one warm-up call."""
-    batch = np.resize(crops, (batch_size, *crops.shape[1:]))
-    net(batch)
-    t0 = time.perf_counter()
-    for _ in range(runs):
-        net(batch)
-    return (time.perf_counter() - t0) * 1e3 / (runs * batch_size)
+def ms_per_crop(nets: dict[str, object], crops: np.ndarray, batch_sizes: tuple[int, ...], runs: int,
+                rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Network time per crop for each net and fixed batch size: the median over ``rounds`` interleaved rounds.
+
+    Interleaving spreads a shared machine's load changes over every variant alike, so the choice between
+    variants is not decided by which one happened to be timed during a busy spell.
+    """
+    batches = {b: np.resize(crops, (b, *crops.shape[1:])) for b in batch_sizes}
+    for net in nets.values():
+        for batch in batches.values():
+            net(batch)
+    times: dict[tuple[str, int], list[float]] = {(k, b): [] for k in nets for b in batch_sizes}
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        for (k, b), samples in times.items():
+            t0 = time.perf_counter()
+            for _ in range(per_round):
+                nets[k](batches[b])
+            samples.append((time.perf_counter() - t0) * 1e3 / (per_round * b))
+    return {k: {str(b): float(np.median(times[k, b])) for b in batch_sizes} for k in nets}
 
 
 # --- the export ----------------------------------------------------------------------------------------------------
@@ -255,8 +272,7 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
         log.warning("%s: exporting without an accuracy check", exc)
         crops, people = np.zeros((1, *size, 3), np.uint8), None
     reference = predict(keras_net, people) if people else None
-    manifest.setdefault("keras_ms_per_crop", {}).update(
-        {str(b): ms_per_crop(keras_net, crops, b, cfg.bench_runs) for b in cfg.batch_sizes})
+    nets = {"keras": keras_net}
     for precision in cfg.precisions:
         files = {}
         for b in cfg.batch_sizes:
@@ -265,13 +281,15 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
             _write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv))
             log.info("exported %s (%.0f s)", out_dir / name, time.perf_counter() - t0)
             files[str(b)] = name
-        lite = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads, name=precision)
-        manifest["variants"][precision] = {
-            "files": files,
-            "accuracy": compare(reference, predict(lite, people), people, lite.heatmap_size[1]) if people else None,
-            "ms_per_crop": {str(b): ms_per_crop(lite, crops, b, cfg.bench_runs) for b in cfg.batch_sizes},
-        }
-        _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+        lite = nets[precision] = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads,
+                                         name=precision)
+        accuracy = compare(reference, predict(lite, people), people, lite.heatmap_size[1]) if people else None
+        manifest["variants"][precision] = {"files": files, "accuracy": accuracy}
+    timings = ms_per_crop(nets, crops, cfg.batch_sizes, cfg.bench_runs)
+    manifest.setdefault("keras_ms_per_crop", {}).update(timings.pop("keras"))
+    for precision, ms in timings.items():
+        manifest["variants"][precision]["ms_per_crop"] = ms
+    _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
     return manifest
 
 

@@ -121,7 +121,10 @@ def lite_dir(weights: Path, input_size: tuple[int, int] | None = None) -> Path:
 
 
 def choose_precision(manifest: dict, max_pck_loss: float = LiteConfig.max_pck_loss) -> str:
-    """The fastest exported variant (ms per crop at batch 1) within the PCK@0.2 budget; fp32 is always allowed."""
+    """The fastest exported variant (best ms per crop over its batch sizes) within the PCK@0.2 budget.
+
+    fp32 is always allowed: it is the Keras network up to float rounding.
+    """
     ok = {}
     for precision, v in manifest.get("variants", {}).items():
         acc = v.get("accuracy")
@@ -135,7 +138,7 @@ def choose_precision(manifest: dict, max_pck_loss: float = LiteConfig.max_pck_lo
 def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = None, precision: str = "auto",
                  cfg: LiteConfig = LiteConfig()) -> LiteNet:
     """A LiteNet for a shipped name or ``.npz`` file, exporting into the cache on first use."""
-    from livepose.export_lite import PRECISIONS, export, read_manifest
+    from livepose.export_lite import PRECISIONS, default_data_root, export, has_calibration_data, read_manifest
 
     if precision != "auto" and precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
@@ -144,6 +147,10 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
     manifest = read_manifest(out_dir)
     wanted = cfg.precisions if precision == "auto" else (precision,)
     missing = [p for p in wanted if p not in manifest["variants"]]
+    if precision == "auto" and "int8" in missing and not has_calibration_data(default_data_root()):
+        log.warning("no real person crops at %s to calibrate int8: choosing among float variants only",
+                    default_data_root())
+        missing.remove("int8")
     if missing:
         log.info("exporting %s to LiteRT %s (once; cached in %s)", weights.name, ",".join(missing), out_dir)
         manifest = export(weights, out_dir, input_size, replace(cfg, precisions=tuple(missing)))
