@@ -57,9 +57,15 @@ def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):
             "--workdir", str(tmp_path / "work"), "--export", str(out)]
     assert main(args) == 0
     log = [json.loads(line) for line in (tmp_path / "work/train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3] and [r["input"] for r in log][-1] == [256, 192]
     assert (tmp_path / "work/teacher_labels.json").exists()
     assert main(args) == 0  # resumes at the end: no further steps are logged
     assert len((tmp_path / "work/train_log.jsonl").read_text().splitlines()) == len(log)
+    again = tmp_path / "again.npz"
+    assert main([*args[:-2], "--export", str(again), "--export-only"]) == 0  # the latest checkpoint, no training
+    from livepose.model import read_npz_meta
+
+    assert read_npz_meta(again) == read_npz_meta(out) == {"depth": 18, "num_joints": 17, "input_size": [256, 192]}
     net = load_posenet(str(out), batch_sizes=(1,))
     heatmaps = net(np.zeros((1, 256, 192, 3), np.uint8))
     assert heatmaps.shape == (1, 17, 64, 48) and np.isfinite(heatmaps).all()

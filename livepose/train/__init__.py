@@ -28,19 +28,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from livepose.train.labels import build_samples
-    from livepose.train.loop import export, train
+    from livepose.train.loop import export, latest, train
 
     config = json.loads(args.config.read_text())
     workdir = args.workdir or default_workdir(config["name"])
     workdir.mkdir(parents=True, exist_ok=True)
-    samples = [] if args.export_only else build_samples(args.data, config["data"], workdir / "teacher_labels.json")
     if args.export_only:
-        import livepose.train.loop as loop
+        export(*latest(config, workdir), args.export or Path(config["export"]))
+        return 0
+    samples = build_samples(args.data, config["data"], workdir / "teacher_labels.json")
 
-        config = {**config, "phases": [{**ph, "steps": 0} for ph in config["phases"]]}
-        model = loop.train(config, samples, workdir)
-    else:
-        model = train(config, samples, workdir, args.max_minutes)
-    out = args.export or Path(config["export"])
-    export(model, config, out)
+    def phase_done(model, model_cfg, phase: int) -> None:
+        if config["phases"][phase].get("export"):
+            export(model, model_cfg, Path(config["phases"][phase]["export"]))
+
+    model, model_cfg = train(config, samples, workdir, args.max_minutes, on_phase_end=phase_done)
+    export(model, model_cfg, args.export or Path(config["export"]))
     return 0
