@@ -136,3 +136,7 @@ def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
     assert net.batch_sizes == (1,) and "fp16" in net.name
     auto = load_litenet(str(weights), cfg=LiteConfig(precisions=("fp32", "fp16", "int8")))
     assert choose_precision(json.loads((cache / "manifest.json").read_text())) in auto.name
+    via_zoo = load_posenet(str(weights), runtime="litert", precision="fp32")
+    assert isinstance(via_zoo, LiteNet) and via_zoo.batch_sizes == (1, 2)
+    with pytest.raises(ValueError, match="runtime must be"):
+        load_posenet(str(weights), runtime="onnx")
