@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livepose.config import DecodeConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
+from livepose.runtime import add_runtime_arguments
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measurement-noise", type=float, default=SmoothConfig.measurement_noise)
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x network cost)")
     p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
+    add_runtime_arguments(p)
 
 
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
@@ -50,7 +52,8 @@ def build_pipeline(args: argparse.Namespace):
 
     cfg = pipeline_config(args)
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
-    net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes)
+    net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
+                       precision=args.precision)
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg), net.name
 
 

@@ -32,3 +32,17 @@ def small_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random_r18_128x96.npz"
     save_weights_npz(build_simplebaseline(cfg), path, cfg)
     return path
+
+
+def make_pipeline(weights: Path, cfg=None):
+    """The real pipeline (BlazePose detector + SimpleBaseline from ``weights``), warmed up."""
+    from livepose.config import PipelineConfig
+    from livepose.detect import BlazePoseDetector
+    from livepose.estimate import PoseEstimator
+    from livepose.pipeline import Pipeline
+    from livepose.zoo import load_posenet
+
+    cfg = cfg or PipelineConfig()
+    net = load_posenet(str(weights), batch_sizes=(1, 2, 4, 8))
+    net.warmup()
+    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)

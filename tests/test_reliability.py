@@ -17,19 +17,10 @@ import numpy as np
 import pytest
 
 from livepose.config import DetectConfig, PipelineConfig, TrackConfig
+from conftest import make_pipeline
 from livepose.sources import Frame
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_pipeline(weights: Path, cfg: PipelineConfig = PipelineConfig()):
-    from livepose.detect import BlazePoseDetector
-    from livepose.estimate import PoseEstimator
-    from livepose.pipeline import Pipeline
-    from livepose.zoo import load_posenet
-
-    net = load_posenet(str(weights), batch_sizes=(1, 2, 4, 8))
-    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
 
 
 def frames_of(images, fps: float = 30.0, start: int = 0):
