@@ -91,10 +91,9 @@ def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm
 
     In realtime mode ``limit`` counts source frames (dropped ones included), so the pass covers the same span.
     """
-    from livepose.evaluate import restart
     from livepose.sources import open_source
 
-    restart(pipeline)
+    pipeline.reset()
     results = []
     with open_source(video, SourceConfig(mode=mode)) as source:
         while True:

@@ -100,17 +100,6 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(Path(path), name, entries, sequence, float(d.get("fps", 30.0)), video)
 
 
-def restart(pipeline) -> None:
-    """Forget every track and give the pipeline a fresh smoothing bank, so a new pass may restart its clock at 0.
-
-    ``Pipeline.reset`` keeps the bank's filter clock, which refuses timestamps earlier than the last pass's.
-    """
-    from livepose.smooth import SmoothingBank
-
-    pipeline.reset()
-    pipeline.bank = SmoothingBank(pipeline.bank.cfg, pipeline.bank.num_joints)
-
-
 def find_datasets(spec: Path | None) -> list[Path]:
     """A pose17 file, a folder holding some (searched recursively), or the default real sets."""
     if spec is None:
@@ -235,7 +224,7 @@ def raw_stream(ds: Dataset, images: list[np.ndarray], pipeline, mode: str) -> tu
 
     t_len = len(ds.entries)
     kps, scores = np.full((t_len, NUM_KEYPOINTS, 2), np.nan), np.zeros((t_len, NUM_KEYPOINTS))
-    restart(pipeline)
+    pipeline.reset()
     for t, (entry, image) in enumerate(zip(ds.entries, images)):
         if mode == "gt":
             est = pipeline.estimator(image, entry.boxes[:1])
