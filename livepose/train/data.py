@@ -33,7 +33,7 @@ class AugmentConfig:
     flip_prob: float = 0.5
     half_body_prob: float = 0.3
     colour: float = 0.25           # brightness/contrast/saturation jitter
-    sigma: float = 2.0             # Gaussian sigma at 64x48; scaled with the heatmap width
+    sigma: float = 2.0             # Gaussian sigma in heatmap pixels (2 at 64x48 in the paper)
 
 
 @dataclass
@@ -134,8 +134,7 @@ def make_example(sample: Sample, input_hw: tuple[int, int], aug: AugmentConfig |
     if aug is not None:
         crop = _colour_jitter(crop, aug.colour, rng)
     hm_hw = (h // 4, w // 4)
-    sigma = max(1.5, (aug or AugmentConfig()).sigma * hm_hw[1] / 48.0)
-    target, weights = gaussian_targets(joints / 4.0, weights, hm_hw, sigma)
+    target, weights = gaussian_targets(joints / 4.0, weights, hm_hw, (aug or AugmentConfig()).sigma)
     return np.ascontiguousarray(crop), target, weights
 
 

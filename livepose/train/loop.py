@@ -73,7 +73,6 @@ def train(config: dict, samples, workdir: Path, max_minutes: float | None = None
     """
     workdir.mkdir(parents=True, exist_ok=True)
     tf.config.threading.set_intra_op_parallelism_threads(config.get("threads", 2))
-    aug = AugmentConfig(**config.get("augment", {}))
     started = time.monotonic()
     log_file = (workdir / "train_log.jsonl").open("a")
     trainer = None
@@ -85,6 +84,7 @@ def train(config: dict, samples, workdir: Path, max_minutes: float | None = None
         hw = tuple(config["phases"][phase]["input_size"])
         trainer = probe if probe.cfg.input_size == hw else _Trainer(config, hw, workdir)
         batch = config["phases"][phase].get("batch_size", config["batch_size"])
+        aug = AugmentConfig(**{**config.get("augment", {}), **config["phases"][phase].get("augment", {})})
         gen = batches(samples, hw, batch, aug, seed=config.get("seed", 0) + int(trainer.step))
         t0, losses, last_save = time.monotonic(), [], time.monotonic()
         while int(trainer.step) < phase_end:
