@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: name -> shipped weights file (trained in-house, see README "Model card").
 SHIPPED = {
-    "default": "simplebaseline_r18_256x192.npz",
+    # The 128x96 checkpoint is the default for now: at this stage of training it is both more accurate
+    # (PCK@0.2 0.095 vs 0.044 on images_gt, GT boxes) and 2.3x faster than the 256x192 fine-tune.
+    "default": "simplebaseline_r18_128x96.npz",
+    "r18-128x96": "simplebaseline_r18_128x96.npz",
     "r18-256x192": "simplebaseline_r18_256x192.npz",
 }
 
