@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -41,7 +41,9 @@ def teacher_labels(jobs: list[tuple[str, np.ndarray | None]], cache: Path, worke
     todo = [j for j in jobs if j[0] not in labels]
     if todo:
         log.info("teacher-labelling %d images (%d cached)", len(todo), len(labels))
-        with Pool(workers) as pool:
+        # spawn, not fork: a forked child of a process that already runs TensorFlow, Qt or mediapipe threads
+        # can abort inside mediapipe's graph setup
+        with get_context("spawn").Pool(workers) as pool:
             for (key, _), out in zip(todo, tqdm(pool.imap(_label_one, todo, chunksize=8), total=len(todo),
                                                  desc="teacher")):
                 labels[key] = out
