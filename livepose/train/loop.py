@@ -72,7 +72,10 @@ def train(config: dict, samples, workdir: Path, max_minutes: float | None = None
     ``on_phase_end(model, model_cfg, phase_index)`` is called after each completed phase.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    tf.config.threading.set_intra_op_parallelism_threads(config.get("threads", 2))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(config.get("threads", 2))
+    except RuntimeError:  # TensorFlow already ran in this process (tests, an app): keep its thread pool
+        log.info("TensorFlow is already initialised; training with its current thread count")
     started = time.monotonic()
     log_file = (workdir / "train_log.jsonl").open("a")
     trainer = None
