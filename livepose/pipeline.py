@@ -88,14 +88,8 @@ class Pipeline:
 
     def _roi_boxes(self) -> list[np.ndarray]:
         """Next-frame crops from the live tracks' last keypoints."""
-        boxes = []
-        for track in self.tracker.tracks:
-            if track.misses > 0:
-                continue
-            box = keypoints_to_box(track.keypoints, track.scores, self.cfg.track.min_keypoint_score)
-            if box is not None:
-                boxes.append(expand_keypoint_box(box))
-        return boxes
+        boxes = (self._keypoint_box(t.keypoints, t.scores) for t in self.tracker.tracks if t.misses == 0)
+        return [b for b in boxes if b is not None]
 
     def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
         t0 = time.perf_counter()
@@ -144,9 +138,14 @@ class Pipeline:
         return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, detect_now,
                            (time.monotonic() - frame.timestamp) * 1e3)
 
-    def _pose_box(self, keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    def _keypoint_box(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
+        """The body box around the confident keypoints (grown: joints sit inside the body), or None."""
         box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)
-        return np.asarray(fallback, np.float32) if box is None else expand_keypoint_box(box)
+        return None if box is None else expand_keypoint_box(box)
+
+    def _pose_box(self, keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        box = self._keypoint_box(keypoints, scores)
+        return np.asarray(fallback, np.float32) if box is None else box
 
 
 class PipelineWorker(threading.Thread):

@@ -9,14 +9,13 @@ import pytest
 from livepose.cli import main as cli
 from livepose.pipeline import STAGES
 
-from test_evaluate import small_model  # noqa: F401  (shared fixture)
 
 SQUATS = "sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4"
 
 
-def test_bench_prints_table_and_writes_ratio(shared_data, small_model, tmp_path, capsys):  # noqa: F811
+def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli(["bench", str(shared_data / SQUATS), "--model", str(small_model), "--frames", "20", "--repeats", "1",
+    assert cli(["bench", str(shared_data / SQUATS), "--model", str(small_weights), "--frames", "20", "--repeats", "1",
                 "--warmup", "2", "--people", "1,2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     for word in (*STAGES, "pipeline fps", "frame age", "peak RSS", "ms/person", "livepose/MediaPipe"):

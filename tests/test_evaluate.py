@@ -18,11 +18,6 @@ QUALITY_GAP = ("the shipped weights are an early checkpoint (about 3 epochs on 2
                "the accuracy goal is issue #4's open work")
 
 
-@pytest.fixture(scope="session")
-def small_model(small_weights) -> Path:
-    return small_weights
-
-
 def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
     """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
     d = json.loads(src.read_text())
@@ -44,13 +39,13 @@ def finite_in(value, lo: float, hi: float) -> bool:
     return value is not None and math.isfinite(value) and lo <= value <= hi
 
 
-def test_eval_images_and_clip_writes_sane_json(shared_data, small_model, tmp_path):
+def test_eval_images_and_clip_writes_sane_json(shared_data, small_weights, tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     image_subset(shared_data, folder, ("coco_val2017", "mpii", "crowdpose"))
     relocated(shared_data / JHMDB, folder / "jhmdb.pose17.json")
     out, plot = tmp_path / "eval.json", tmp_path / "tradeoff.png"
-    assert cli(["eval", str(folder), "--model", str(small_model), "--no-rival", "--json", str(out),
+    assert cli(["eval", str(folder), "--model", str(small_weights), "--no-rival", "--json", str(out),
                 "--plot", str(plot)]) == 0
     r = json.loads(out.read_text())
     images, clip = r["datasets"]["subset"], r["datasets"]["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]
@@ -79,7 +74,7 @@ def test_eval_images_and_clip_writes_sane_json(shared_data, small_model, tmp_pat
     assert plot.stat().st_size > 10_000
 
 
-def test_mediapipe_mapping_scores_high_on_the_jhmdb_clip(shared_data, small_model, tmp_path):
+def test_mediapipe_mapping_scores_high_on_the_jhmdb_clip(shared_data, small_weights, tmp_path):
     """MediaPipe is a decent model: its 33 -> COCO-17 mapped keypoints must land on the human GT.
 
     PCK@0.5 x torso is about JHMDB's usual 0.2 x person-box threshold; a left/right or index mistake scores ~0.1.
@@ -88,8 +83,8 @@ def test_mediapipe_mapping_scores_high_on_the_jhmdb_clip(shared_data, small_mode
     folder.mkdir()
     image_subset(shared_data, folder, ("coco_val2017", "h36m"))
     out = tmp_path / "eval.json"
-    assert cli(["eval", str(folder), "--model", str(small_model), "--boxes", "gt", "--json", str(out)]) == 0
-    assert cli(["eval", str(shared_data / JHMDB), "--model", str(small_model), "--boxes", "gt",
+    assert cli(["eval", str(folder), "--model", str(small_weights), "--boxes", "gt", "--json", str(out)]) == 0
+    assert cli(["eval", str(shared_data / JHMDB), "--model", str(small_weights), "--boxes", "gt",
                 "--json", str(tmp_path / "clip.json")]) == 0
     images = json.loads(out.read_text())["datasets"]["subset"]["accuracy"]
     assert set(images) == {"livepose", "mediapipe"} and set(images["mediapipe"]) == {"gt"}
