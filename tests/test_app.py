@@ -33,7 +33,7 @@ from livepose.app.window import MainWindow  # noqa: E402
 from livepose.config import RenderConfig, SourceConfig  # noqa: E402
 from livepose.skeleton import LIMBS, track_colour  # noqa: E402
 from livepose.sources import open_source  # noqa: E402
-from livepose.writers import read_jsonl  # noqa: E402
+from livepose.writers import partial_path, read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUATS = "sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4"   # white background: skeleton colours stand out
@@ -248,9 +248,10 @@ def test_record_export_and_screenshot_write_valid_files(make_window, shared_data
     assert not w.record_action.isChecked() and not w.export_action.isChecked()
     w.start_export(csv_path)
     start = w.view.result.frame.index
-    # until two frames have passed and a person is shown (random weights lose the track now and then)
-    qtbot.waitUntil(lambda: w.view.result.frame.index >= start + 2 and bool(w.view.result.track_ids),
-                    timeout=WAIT_MS)
+    # until two frames have passed and a person's rows were flushed (random weights lose the track now and then)
+    written = partial_path(csv_path)
+    qtbot.waitUntil(lambda: w.view.result.frame.index >= start + 2 and written.exists()
+                    and len(written.read_text().splitlines()) > 17, timeout=WAIT_MS)
     w.stop_recording()
     w.save_screenshot(png)
 
