@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("livepose.weights.cli", "list, fetch or import SimpleBaseline checkpoints"),
     "smooth": ("livepose.refilter", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
     "bench": ("livepose.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
+    "bench-app": ("livepose.app.bench", "measure the display fps of the real window replaying a video live"),
     "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
     "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),

@@ -34,3 +34,16 @@ def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_pat
     assert m["peak_rss_mb"]["livepose"] > 100 and m["peak_rss_mb"]["with_mediapipe"] >= m["peak_rss_mb"]["livepose"]
     assert m["mediapipe"]["detection_rate"] > 0.9        # one clear person on a white background
     assert m["ratio"] == pytest.approx(m["fps_compute"] / m["mediapipe"]["fps"])
+
+
+def test_bench_app_counts_frames_the_real_window_paints(shared_data, small_weights, tmp_path, capsys, qapp):
+    """`livepose bench-app`: the real window replays a 640x480 copy live; painted frames and ages come back."""
+    out = tmp_path / "app.json"
+    assert cli(["bench-app", "--model", str(small_weights), "--seconds", "3", "--warmup-s", "1",
+                "--json", str(out)]) == 0
+    assert "display fps" in capsys.readouterr().out
+    m = json.loads(out.read_text())
+    assert m["size"] == [640, 480] and m["video_fps"] == pytest.approx(50, abs=1)
+    assert m["frames_painted"] >= 2 and m["display_fps"] == pytest.approx((m["frames_painted"] - 1) / m["seconds"])
+    assert m["display_fps"] < m["video_fps"] * 1.05          # a live replay never shows more than the clip has
+    assert m["frame_age_ms"]["median"] > 0 and {"detect", "infer", "total"} <= set(m["stages_ms"])
