@@ -38,6 +38,10 @@ class DetectConfig:
     box_aspect: float = 0.45              # width / height of a person box derived from the alignment points
     box_scale: float = 0.95               # person box height / mediapipe's body ROI side (2 |kp1 - kp0|)
     tile_overlap: float = 0.25            # tiles are (1 + this) / tiles of the frame on a side
+    refine_boxes: bool = True             # tighten each box to the person's silhouette (selfie segmentation)
+    mask_threshold: float = 0.3           # segmentation probability counted as person
+    mask_grow: float = 1.0                # segmented square = this x mediapipe's body ROI side
+    mask_min_fill: float = 0.05           # a silhouette must cover this share of the box, else the box is kept
     model_path: str = ""                  # "" = pose_detection.tflite inside the installed mediapipe wheel
     num_threads: int = 2
 

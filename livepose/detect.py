@@ -4,7 +4,9 @@ The model is an SSD on a 224x224 letterboxed frame. Its box is a *face* box; the
 four alignment points (mediapipe's ``pose_detection_cpu`` graph): point 0 is the mid-hip centre and
 point 1 sets the full-body size and rotation, so a circle of radius |kp1 - kp0| around the hips holds the
 body. We decode it the way mediapipe does (SSD anchors, sigmoid scores, weighted NMS, letterbox removal)
-and derive an axis-aligned person box from that rotated body square.
+and derive an axis-aligned person box from that rotated body square. That box has a fixed aspect, too wide
+for someone seen side-on and too narrow for someone with arms out, so by default it is then tightened to the
+person's silhouette from mediapipe's selfie segmentation model (also in the wheel), run on the body square.
 
 Any callable with the ``PersonDetector`` signature can replace it in the pipeline.
 """
@@ -25,8 +27,10 @@ from livepose.crop import box_iou
 
 log = logging.getLogger(__name__)
 
-#: Where the model lives inside the mediapipe package.
+#: Where the models live inside the mediapipe package.
 MODEL_SUBPATH = ("modules", "pose_detection", "pose_detection.tflite")
+SEGMENTER_SUBPATH = ("modules", "selfie_segmentation", "selfie_segmentation.tflite")
+SEGMENTER_SIZE = 256                 # the segmentation model's fixed square input
 
 #: Model geometry, from mediapipe's pose_detection_cpu.pbtxt (SsdAnchorsCalculator and
 #: TensorsToDetectionsCalculator options). These describe the fixed network, so they are not config.
@@ -67,14 +71,14 @@ class DetectorModelMissing(FileNotFoundError):
     """The BlazePose detector model cannot be found (mediapipe not installed, or a wrong path)."""
 
 
-def default_model_path() -> Path:
-    """The detector inside the installed mediapipe wheel, found without importing mediapipe (slow)."""
+def default_model_path(subpath: tuple[str, ...] = MODEL_SUBPATH) -> Path:
+    """A model inside the installed mediapipe wheel, found without importing mediapipe (slow)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         raise DetectorModelMissing(
-            "the BlazePose person detector ships inside the mediapipe wheel, and mediapipe is not installed: "
-            "pip install -r requirements.txt (or set DetectConfig.model_path to a pose_detection.tflite)")
-    return Path(next(iter(spec.submodule_search_locations))).joinpath(*MODEL_SUBPATH)
+            f"the person detector's {subpath[-1]} ships inside the mediapipe wheel, and mediapipe is not "
+            "installed: pip install -r requirements.txt (or set DetectConfig.model_path)")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*subpath)
 
 
 def ssd_anchors() -> np.ndarray:
@@ -209,6 +213,57 @@ def clip_xyxy_to_xywh(boxes: np.ndarray, image_hw: tuple[int, int]) -> np.ndarra
     return np.concatenate([lo, hi - lo], axis=1).astype(np.float32)
 
 
+def mask_box(mask: np.ndarray, box_xyxy: np.ndarray, min_fill: float) -> np.ndarray | None:
+    """The xyxy box of the mask component that fills most of ``box_xyxy`` (both in mask pixels).
+
+    None when no component covers ``min_fill`` of the box: the mask missed the person, keep the box.
+    """
+    n, labels, comp, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+    h, w = mask.shape
+    x0, x1 = np.clip(np.round(box_xyxy[[0, 2]]), 0, w).astype(int)
+    y0, y1 = np.clip(np.round(box_xyxy[[1, 3]]), 0, h).astype(int)
+    counts = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n)
+    counts[0] = 0                                                     # background
+    k = int(counts.argmax())
+    if counts[k] == 0 or counts[k] < min_fill * (x1 - x0) * (y1 - y0):
+        return None
+    x, y, bw, bh = comp[k, :4]
+    return np.array([x, y, x + bw, y + bh], np.float32)
+
+
+class SilhouetteRefiner:
+    """Tightens person boxes to the silhouette found by the selfie segmentation model in each body square."""
+
+    def __init__(self, cfg: DetectConfig) -> None:
+        self.cfg = cfg
+        path = default_model_path(SEGMENTER_SUBPATH)
+        if not path.is_file():
+            raise DetectorModelMissing(f"selfie segmentation model not found at {path}; it ships in the mediapipe "
+                                       "wheel (pip install -r requirements.txt), or set DetectConfig.refine_boxes=False")
+        self._interp = _make_interpreter(path, cfg.num_threads)
+        self._interp.allocate_tensors()
+        self._input_index = self._interp.get_input_details()[0]["index"]
+        self._output_index = self._interp.get_output_details()[0]["index"]
+
+    def __call__(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray, boxes_xyxy: np.ndarray
+                 ) -> np.ndarray:
+        """(N, 4) xyxy boxes, each replaced by its silhouette's box where the mask found the person."""
+        out = boxes_xyxy.copy()
+        size = SEGMENTER_SIZE
+        for i, (centre, side) in enumerate(zip(centres, sides)):
+            scale = size / max(float(side) * self.cfg.mask_grow, 1.0)
+            offset = size / 2 - scale * centre
+            mat = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]], np.float32)
+            crop = cv2.warpAffine(image, mat, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            self._interp.set_tensor(self._input_index, (crop.astype(np.float32) / 255.0)[None])
+            self._interp.invoke()
+            mask = self._interp.get_tensor(self._output_index)[0, :, :, 0] > self.cfg.mask_threshold
+            box = mask_box(mask, boxes_xyxy[i] * scale + np.tile(offset, 2), self.cfg.mask_min_fill)
+            if box is not None:
+                out[i] = (box - np.tile(offset, 2)) / scale
+        return out
+
+
 def tile_regions(image_hw: tuple[int, int], tiles: int, overlap: float) -> list[tuple[int, int, int, int]]:
     """(x, y, w, h) views to run: the whole frame, plus a tiles x tiles grid of overlapping tiles."""
     h, w = image_hw
@@ -254,6 +309,7 @@ class BlazePoseDetector:
         outs = {int(d["shape"][-1]): d["index"] for d in self._interp.get_output_details()}
         self._boxes_index, self._scores_index = outs[4 + 2 * NUM_ALIGNMENT_POINTS], outs[1]
         self._anchors = ssd_anchors()
+        self._refine = SilhouetteRefiner(cfg) if cfg.refine_boxes else None
 
     def _run_view(self, image: np.ndarray, region: tuple[int, int, int, int]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,7 +338,10 @@ class BlazePoseDetector:
         boxes, points, scores = weighted_nms(np.concatenate(found_b), np.concatenate(found_p),
                                              np.concatenate(found_s), self.cfg.nms_iou, self.cfg.max_people)
         centres, sides, angles = body_roi(points)
-        person = clip_xyxy_to_xywh(person_boxes(centres, sides, angles, self.cfg), hw)
+        boxes_xyxy = person_boxes(centres, sides, angles, self.cfg)
+        if self._refine is not None:
+            boxes_xyxy = self._refine(image, centres, sides, boxes_xyxy)
+        person = clip_xyxy_to_xywh(boxes_xyxy, hw)
         face = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
                           roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])

@@ -5,13 +5,14 @@ GT box at least 48 px tall. GT boxes are the datasets' own (``bbox`` in the pose
 that is the keypoint box padded 10 %, which leaves the head out). Detections are matched to GT one-to-one by
 Hungarian assignment on IoU.
 
-Measured (default config, tiles=1 unless said): JHMDB clip recall@0.5 0.80, mean IoU 0.66, crop coverage 1.0;
-tfjs squats (pseudo-GT) 1.0 / 0.62 / 1.0; images_gt 0.47 / 0.65 / 0.56, with tiles=2 0.68 / 0.70 / 0.91.
-Recall >= 0.9 at IoU 0.5 is not reachable with this detector, for two measured reasons:
+Measured (default config: silhouette refinement on, tiles=1 unless said): JHMDB clip recall@0.5 0.85, mean IoU
+0.72, crop coverage 0.975; tfjs squats (pseudo-GT) 1.0 / 0.89 / 1.0; images_gt 0.47 / 0.80 / 0.56, with tiles=2
+0.76 / 0.78 / 0.88. Without the refinement (the fixed-aspect box from the alignment points): JHMDB 0.80 / 0.66,
+squats 1.0 / 0.62, images_gt tiles=2 0.68 / 0.70. Recall >= 0.9 at IoU 0.5 is not reached, for measured reasons:
 * it sees few people in group photos (it is built for one prominent person; the 2x2 tiles help), and
-* its box is derived from two alignment points with a fixed aspect, while the GT boxes vary from narrow
-  (side-on, headless JHMDB boxes, aspect ~0.3) to square (Human3.6M boxes are padded squares), so many correct
-  detections sit at IoU 0.4-0.5.
+* the GT boxes differ in kind from a silhouette box: JHMDB's leave the head out, Human3.6M's are padded
+  squares, and the segmentation model (made for video calls) merges people who touch or misses distant limbs,
+  so a share of correct detections sits at IoU 0.3-0.5 (recall at IoU 0.3: JHMDB 0.975, images_gt tiles=2 0.85).
 So the IoU-0.5 recall floors below are regression guards set under the measured figures, and the property the
 top-down pipeline actually needs is asserted at 0.9: the padded crop region built from a matched detection
 (``crop.box_to_region``) holds >= 90 % of that person's labelled keypoints ("crop coverage"), on the
@@ -33,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from livepose.config import CropConfig, DetectConfig
 from livepose.crop import affine_matrix, box_iou, box_to_region, transform_points
 from livepose.detect import (NUM_ANCHORS, BlazePoseDetector, Detection, DetectorModelMissing, PersonDetector,
-                             body_roi, default_model_path, ssd_anchors, tile_regions, weighted_nms)
+                             body_roi, default_model_path, mask_box, ssd_anchors, tile_regions, weighted_nms)
 
 
 MIN_LABELLED, MIN_HEIGHT = 8, 48        # the "visible person" rule
@@ -172,7 +173,7 @@ def test_jhmdb_clip_single_person(shared_data, detector):
     print(f"\nJHMDB clip, tiles=1: {result}")
     assert result["people"] == 40
     assert result["crop_coverage"] >= COVER_FRACTION
-    assert result["recall"] >= 0.75          # measured 0.80; see the module docstring for why not 0.9
+    assert result["recall"] >= 0.8           # measured 0.85; see the module docstring for why not 0.9
 
 
 def test_squats_video_pseudo_gt(shared_data, detector):
@@ -192,9 +193,29 @@ def test_images_gt_multi_dataset(shared_data, detector, tiled_detector):
     print(f"\nimages_gt, tiles=1: {whole}\nimages_gt, tiles=2: {tiled}")
     assert whole["people"] == 34
     assert tiled["recall"] > whole["recall"] and tiled["crop_coverage"] > whole["crop_coverage"]
-    assert tiled["crop_coverage"] >= 0.85    # measured 0.91
-    assert tiled["recall"] >= 0.6            # measured 0.68
+    assert tiled["crop_coverage"] >= 0.85    # measured 0.88
+    assert tiled["recall"] >= 0.7            # measured 0.76
     assert whole["recall"] >= 0.4            # measured 0.47
+
+
+def test_silhouette_refinement_tightens_boxes_on_real_clips(shared_data, detector):
+    """The same detections with and without the refinement: boxes fit the GT better, no person is lost."""
+    plain = BlazePoseDetector(DetectConfig(refine_boxes=False))
+    for name, samples in (("JHMDB", lambda: load_gt(shared_data, f"{JHMDB}/gt.pose17.json")),
+                          ("squats", lambda: load_video_gt(
+                              shared_data, "sequences_pseudo_gt/tfjs_pose_squats/reference.pose17.json", every=8))):
+        refined, fixed = score(detector, samples()), score(plain, samples())
+        print(f"\n{name}: refined {refined}\n{name}: fixed aspect {fixed}")
+        assert refined["recall"] >= fixed["recall"] and refined["mean_iou"] > fixed["mean_iou"] + 0.03
+
+
+def test_mask_box_picks_the_silhouette_inside_the_box():
+    mask = np.zeros((100, 100), bool)
+    mask[20:80, 40:55] = True            # the person
+    mask[0:10, 0:100] = True             # something else, outside the detector box
+    np.testing.assert_array_equal(mask_box(mask, np.array([30, 10, 70, 90.0]), 0.05), [40, 20, 55, 80])
+    assert mask_box(mask, np.array([60, 40, 100, 100.0]), 0.05) is None       # nobody there: keep the box
+    assert mask_box(np.zeros((50, 50), bool), np.array([0, 0, 50, 50.0]), 0.05) is None
 
 
 def test_no_people_gives_no_detections(shared_data, detector, tiled_detector):
