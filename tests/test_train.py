@@ -69,3 +69,23 @@ def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):
     net = load_posenet(str(out), batch_sizes=(1,))
     heatmaps = net(np.zeros((1, 256, 192, 3), np.uint8))
     assert heatmaps.shape == (1, 17, 64, 48) and np.isfinite(heatmaps).all()
+
+
+def test_ctrl_c_during_training_saves_a_checkpoint_to_resume_from(shared_data, tmp_path, monkeypatch):
+    """An interrupt between two checkpoints keeps the steps done since the last one."""
+    from livepose.train import loop
+
+    real_batches = loop.batches
+
+    def one_batch_then_ctrl_c(*args, **kwargs):
+        yield next(real_batches(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "batches", one_batch_then_ctrl_c)
+    samples = [Sample(read_rgb(p), k, b)
+               for p, k, b in load_pose17(shared_data / "images_gt/annotations.pose17.json")[:4]]
+    config = {**json.loads((ROOT / "configs/tiny.json").read_text()), "checkpoint_every_s": 3600}
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(config, samples, tmp_path)
+    resumed = loop._Trainer(config, (128, 96), tmp_path)
+    assert resumed.manager.latest_checkpoint is not None and int(resumed.step) == 1

@@ -42,6 +42,10 @@ def main(args: argparse.Namespace) -> int:
         if config["phases"][phase].get("export"):
             export(model, model_cfg, Path(config["phases"][phase]["export"]))
 
-    model, model_cfg = train(config, samples, workdir, args.max_minutes, on_phase_end=phase_done)
+    try:
+        model, model_cfg = train(config, samples, workdir, args.max_minutes, on_phase_end=phase_done)
+    except KeyboardInterrupt:
+        print(f"livepose train: interrupted; checkpoint saved in {workdir}; run the same command to resume")
+        return 130
     export(model, model_cfg, args.export or Path(config["export"]))
     return 0

@@ -89,31 +89,44 @@ def train(config: dict, samples, workdir: Path, max_minutes: float | None = None
         batch = config["phases"][phase].get("batch_size", config["batch_size"])
         aug = AugmentConfig(**{**config.get("augment", {}), **config["phases"][phase].get("augment", {})})
         gen = batches(samples, hw, batch, aug, seed=config.get("seed", 0) + int(trainer.step))
-        t0, losses, last_save = time.monotonic(), [], time.monotonic()
-        while int(trainer.step) < phase_end:
-            crops, target, weights = next(gen)
-            loss = trainer.train_step(tf.constant(normalize(crops)), tf.constant(target), tf.constant(weights))
-            losses.append(float(loss))
-            trainer.step.assign_add(1)
-            s = int(trainer.step)
-            if s % config.get("log_every", 25) == 0:
-                rec = {"step": s, "phase": phase, "input": list(hw), "loss": float(np.mean(losses)),
-                       "lr": float(trainer.schedule(s)), "samples_per_s": round(len(losses) * batch / (time.monotonic() - t0), 1),
-                       "minutes": round((time.monotonic() - started) / 60, 1)}
-                log_file.write(json.dumps(rec) + "\n")
-                log_file.flush()
-                log.info("%s", rec)
-                t0, losses = time.monotonic(), []
-            if time.monotonic() - last_save > config.get("checkpoint_every_s", 300):
-                trainer.manager.save()
-                last_save = time.monotonic()
-            if max_minutes is not None and time.monotonic() - started > max_minutes * 60:
-                trainer.manager.save()
-                log.info("stopping after %.1f min at step %d (resume with the same command)", max_minutes, s)
-                return trainer.model, trainer.cfg
+        try:
+            done = _run_phase(trainer, gen, phase, phase_end, hw, batch, config, log_file, started, max_minutes)
+        except KeyboardInterrupt:      # Ctrl-C: keep what was learnt since the last checkpoint
+            trainer.manager.save()
+            log.info("interrupted at step %d; checkpoint saved (resume with the same command)", int(trainer.step))
+            raise
         trainer.manager.save()
+        if not done:
+            return trainer.model, trainer.cfg
         if on_phase_end is not None:
             on_phase_end(trainer.model, trainer.cfg, phase)
+
+
+def _run_phase(trainer: _Trainer, gen, phase: int, phase_end: int, hw: tuple[int, int], batch: int,
+               config: dict, log_file, started: float, max_minutes: float | None) -> bool:
+    """Train until the phase ends (True) or the time budget is spent (False); checkpoints along the way."""
+    t0, losses, last_save = time.monotonic(), [], time.monotonic()
+    while int(trainer.step) < phase_end:
+        crops, target, weights = next(gen)
+        loss = trainer.train_step(tf.constant(normalize(crops)), tf.constant(target), tf.constant(weights))
+        losses.append(float(loss))
+        trainer.step.assign_add(1)
+        s = int(trainer.step)
+        if s % config.get("log_every", 25) == 0:
+            rec = {"step": s, "phase": phase, "input": list(hw), "loss": float(np.mean(losses)),
+                   "lr": float(trainer.schedule(s)), "samples_per_s": round(len(losses) * batch / (time.monotonic() - t0), 1),
+                   "minutes": round((time.monotonic() - started) / 60, 1)}
+            log_file.write(json.dumps(rec) + "\n")
+            log_file.flush()
+            log.info("%s", rec)
+            t0, losses = time.monotonic(), []
+        if time.monotonic() - last_save > config.get("checkpoint_every_s", 300):
+            trainer.manager.save()
+            last_save = time.monotonic()
+        if max_minutes is not None and time.monotonic() - started > max_minutes * 60:
+            log.info("stopping after %.1f min at step %d (resume with the same command)", max_minutes, s)
+            return False
+    return True
 
 
 def _final_size(config: dict) -> tuple[int, int]:
