@@ -244,12 +244,17 @@ def main(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"livepose bench: {exc}", file=sys.stderr)
         return 2
-    if not Path(video).is_file():
-        print(f"livepose bench: video {video} does not exist", file=sys.stderr)
+    return measure_and_report(args, Path(video), measure, report)
+
+
+def measure_and_report(args: argparse.Namespace, video: Path, measure_fn, report_fn) -> int:
+    """The tail every speed command shares: check the video, measure under the thread budget, print, save."""
+    if not video.is_file():
+        print(f"livepose: video {video} does not exist; pass VIDEO", file=sys.stderr)
         return 2
     with thread_budget(args.threads):
-        m = measure(args, Path(video))
-    print(report(m))
+        m = measure_fn(args, video)
+    print(report_fn(m))
     if args.json:
         write_json(args.json, m)
         print(f"wrote {args.json}")

@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-from livepose.bench import stats, thread_budget
+from livepose.bench import measure_and_report, stats
 from livepose.config import BenchConfig
 from livepose.runner import add_model_arguments
-from livepose.tables import format_table, write_json
+from livepose.tables import format_table
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +141,6 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from livepose.evaluate import data_root
 
-    video = args.video or data_root() / DEFAULT_VIDEO
-    if not Path(video).is_file():
-        print(f"livepose bench-app: video {video} does not exist; pass VIDEO", file=sys.stderr)
-        return 2
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    with thread_budget(args.threads):
-        m = measure(args, Path(video))
-    print(report(m))
-    if args.json:
-        write_json(args.json, m)
-        print(f"wrote {args.json}")
-    return 0
+    return measure_and_report(args, Path(args.video or data_root() / DEFAULT_VIDEO), measure, report)
