@@ -89,3 +89,45 @@ def test_ctrl_c_during_training_saves_a_checkpoint_to_resume_from(shared_data, t
         loop.train(config, samples, tmp_path)
     resumed = loop._Trainer(config, (128, 96), tmp_path)
     assert resumed.manager.latest_checkpoint is not None and int(resumed.step) == 1
+
+
+def test_teacher_fixes_a_swapped_leg_chain_on_a_real_label(shared_data):
+    """LSP annotators swap whole limbs; a teacher that clearly disagrees by exactly that swap corrects it."""
+    from livepose.train.teacher import fix_side_swaps, merge_with_gt
+
+    _, kps, box = next(item for item in load_pose17(shared_data / "train_pool/lspet/annotations.pose17.json")
+                       if (item[1][5:, 2] > 0).all())
+    teacher = kps.copy()
+    teacher[:, 2] = 0.9
+    legs_l, legs_r = [11, 13, 15], [12, 14, 16]
+    swapped = kps.copy()
+    swapped[legs_l + legs_r] = kps[legs_r + legs_l]
+    diag = float(np.hypot(box[2], box[3]))
+    np.testing.assert_array_equal(fix_side_swaps(swapped, teacher, diag)[:, :2], kps[:, :2])
+    np.testing.assert_array_equal(fix_side_swaps(kps, teacher, diag), kps)        # agreeing labels stay
+    far = teacher.copy()
+    far[:, :2] += 0.3 * diag                                                       # a teacher on someone else
+    np.testing.assert_array_equal(fix_side_swaps(swapped, far, diag), swapped)
+    merged = merge_with_gt(swapped, teacher, diag)
+    np.testing.assert_array_equal(merged[legs_l + legs_r, :2], kps[legs_l + legs_r, :2])
+
+
+def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
+    from livepose.config import ModelConfig
+    from livepose.model import build_simplebaseline, save_weights_npz
+    from livepose.train import loop
+
+    cfg = ModelConfig(input_size=(128, 96))
+    donor = build_simplebaseline(cfg)
+    save_weights_npz(donor, tmp_path / "init.npz", cfg, dtype="float32")
+    config = {**json.loads((ROOT / "configs/tiny.json").read_text()), "init": str(tmp_path / "init.npz")}
+    fresh = loop._Trainer(config, (128, 96), tmp_path / "work")
+    np.testing.assert_array_equal(fresh.model.get_layer("final_layer").get_weights()[0],
+                                  donor.get_layer("final_layer").get_weights()[0])
+    kernel = fresh.model.get_layer("final_layer").kernel
+    kernel.assign(kernel + 1.0)
+    fresh.manager.save()
+    resumed = loop._Trainer(config, (128, 96), tmp_path / "work")             # the checkpoint wins over init
+    np.testing.assert_allclose(resumed.model.get_layer("final_layer").get_weights()[0],
+                               donor.get_layer("final_layer").get_weights()[0] + 1)
+

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from livepose.config import ModelConfig
-from livepose.model import build_simplebaseline, keras, normalize, save_weights_npz, tf
+from livepose.model import build_simplebaseline, keras, load_weights_npz, normalize, save_weights_npz, tf
 from livepose.train.data import AugmentConfig, batches
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class _Trainer:
         if self.manager.latest_checkpoint:
             self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
             log.info("restored %s at step %d (%dx%d)", self.manager.latest_checkpoint, int(self.step), *input_hw)
+        elif config.get("init"):       # warm start: weights of an earlier run (optimiser and step start afresh)
+            load_weights_npz(self.model, config["init"])
+            log.info("initialised from %s", config["init"])
 
     @tf.function
     def train_step(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tf.Tensor:

@@ -58,11 +58,40 @@ def merge_with_gt(gt: np.ndarray, teacher: np.ndarray | None, bbox_diag: float, 
     if teacher is None:
         return merged
     labelled = gt[:, 2] > 0
+    merged = fix_side_swaps(merged, teacher, bbox_diag)
     if labelled.sum() >= 4:
-        err = np.linalg.norm(teacher[labelled, :2] - gt[labelled, :2], axis=1)
+        err = np.linalg.norm(teacher[labelled, :2] - merged[labelled, :2], axis=1)
         if np.median(err) > max_disagreement * bbox_diag:
             return merged
     fill = (~labelled) & (teacher[:, 2] >= min_visibility)
     merged[fill, :2] = teacher[fill, :2]
     merged[fill, 2] = 1.0
     return merged
+
+
+# (left joints, right joints) of each limb chain; LSP-style annotators swap whole chains when unsure which
+# way a person faces, so each chain is checked on its own
+SIDE_CHAINS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
+    ((5, 7, 9), (6, 8, 10)),      # arms
+    ((11, 13, 15), (12, 14, 16)),  # legs
+)
+
+
+def fix_side_swaps(gt: np.ndarray, teacher: np.ndarray, bbox_diag: float, ratio: float = 0.5,
+                   max_error: float = 0.1) -> np.ndarray:
+    """Swap a limb chain's left and right labels where the teacher clearly says they are the other way round.
+
+    A swap counts only when it halves the chain's error against the teacher (``ratio``) and leaves it within
+    ``max_error`` x box diagonal: the teacher settles left/right, never the positions themselves.
+    """
+    out = gt.copy()
+    for left, right in SIDE_CHAINS:
+        both = list(left) + list(right)
+        mirrored = list(right) + list(left)
+        if not (gt[both, 2] > 0).all() or not (teacher[both, 2] >= 0.5).all():
+            continue
+        kept = np.linalg.norm(gt[both, :2] - teacher[both, :2], axis=1).mean()
+        swapped = np.linalg.norm(gt[mirrored, :2] - teacher[both, :2], axis=1).mean()
+        if swapped < ratio * kept and swapped < max_error * bbox_diag:
+            out[both] = gt[mirrored]
+    return out
