@@ -112,6 +112,8 @@ class LiteConfig:
     """LiteRT export and runtime (livepose.export_lite, livepose.runtime)."""
 
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    runtime: str = "auto"                 # CLI/app default: LiteRT when installed and the weights are .npz, else Keras
+    precision: str = "fp32"               # CLI/app default variant: the Keras network to float rounding, one quick export
     batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)
     phase_deconv: bool = True             # deconvs as four 2x2 phase convolutions + depth_to_space (LiteRT runs it faster)
     calibration_crops: int = 64           # int8: real LSPet person crops for post-training quantisation

@@ -20,7 +20,7 @@ from livepose.config import LiteConfig
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("keras", "litert")
+RUNTIMES = ("auto", "keras", "litert")
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,39 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
     return LiteNet(files, cfg.num_threads, name=f"{stem}@{size[0]}x{size[1]}-litert-{chosen}")
 
 
+def resolve_runtime(runtime: str, spec: str, input_size: tuple[int, int] | None = None,
+                    precision: str = LiteConfig.precision) -> str:
+    """'auto' -> 'litert' where a LiteRT export of these weights is already cached, else 'keras'.
+
+    An export takes a minute or more on 2 cores: too long to start silently when a window opens, so 'auto'
+    never exports; `livepose export` (or ``--runtime litert``) does it once, and 'auto' uses it from then on.
+    """
+    import importlib.util
+
+    from livepose.export_lite import read_manifest
+    from livepose.zoo import ModelNotFound
+
+    if runtime != "auto":
+        return runtime
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        return "keras"
+    try:
+        variants = read_manifest(lite_dir(resolve_weights(spec), input_size))["variants"]
+    except (ValueError, ModelNotFound):       # torch checkpoints, registry names: Keras only
+        return "keras"
+    if variants if precision == "auto" else precision in variants:
+        return "litert"
+    log.info("running on Keras; `livepose export --model %s --precision %s` once makes the LiteRT runtime "
+             "available (about 2x faster on CPU)", spec, "fp32" if precision == "auto" else precision)
+    return "keras"
+
+
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     """--runtime / --precision, for every command that builds a network."""
-    p.add_argument("--runtime", choices=RUNTIMES, default="keras",
-                   help="keras (TensorFlow) or litert (exported once into the cache, faster on CPU)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"),
-                   help="LiteRT variant; auto: the fastest within 1 point PCK@0.2 of Keras")
+    p.add_argument("--runtime", choices=RUNTIMES, default=LiteConfig.runtime,
+                   help="auto (default): LiteRT when `livepose export` has made it for these weights, else "
+                        "Keras; keras (TensorFlow); litert (exports once into the cache if needed, about 2x "
+                        "faster on CPU)")
+    p.add_argument("--precision", default=LiteConfig.precision, choices=("auto", "fp32", "fp16", "int8"),
+                   help="LiteRT variant (default fp32: the Keras network up to rounding); auto: the fastest within "
+                        "1 point PCK@0.2 of Keras (exports and checks all three on first use)")

@@ -41,14 +41,17 @@ def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = Non
 
     ``input_size`` overrides the size the weights were trained at (the network is fully convolutional).
     ``runtime="litert"`` returns a :class:`livepose.runtime.LiteNet` instead (same interface; ``precision``
-    picks the variant, batch sizes are the exported ones).
+    picks the variant, batch sizes are the exported ones); ``"auto"`` picks LiteRT where an export is cached.
     """
+    from livepose.runtime import resolve_runtime
+
+    runtime = resolve_runtime(runtime, spec, input_size, precision)
     if runtime == "litert":
         from livepose.runtime import load_litenet
 
         return load_litenet(spec, input_size, precision)
     if runtime != "keras":
-        raise ValueError(f"runtime must be 'keras' or 'litert', got {runtime!r}")
+        raise ValueError(f"runtime must be 'auto', 'keras' or 'litert', got {runtime!r}")
     from livepose.model import PoseNet, build_simplebaseline, load_weights_npz, read_npz_meta
 
     path = shipped_path(spec) if spec in SHIPPED else Path(spec)

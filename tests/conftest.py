@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LIVEPOSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """LiteRT exports and downloads made by tests go to a fresh cache, never the user's (and are re-made each run)."""
+    cache = tmp_path_factory.mktemp("livepose_cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LIVEPOSE_CACHE", str(cache))
+    yield cache
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real images/videos/GT beside the clone (../shared/data); tests that need it skip without it."""

@@ -9,6 +9,7 @@ heatmaps within 1e-3 of their peak; fp16 mean < 0.05 px; int8 mean < 2 px and PC
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from dataclasses import replace
@@ -140,3 +141,26 @@ def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
     assert isinstance(via_zoo, LiteNet) and via_zoo.batch_sizes == (1, 2)
     with pytest.raises(ValueError, match="runtime must be"):
         load_posenet(str(weights), runtime="onnx")
+
+
+def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_path, monkeypatch):
+    """'auto' never starts a minutes-long export: LiteRT once `livepose export` made one, Keras before."""
+    from livepose.runtime import resolve_runtime
+
+    weights, out, _ = exported
+    monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
+    assert resolve_runtime("auto", str(weights)) == "keras"                  # nothing exported yet
+    shutil.copytree(out, lite_dir(weights))
+    assert resolve_runtime("auto", str(weights), precision="fp32") == "litert"
+    assert resolve_runtime("auto", str(weights), precision="auto") == "litert"
+    other = tmp_path / "never_exported.npz"
+    shutil.copy(weights, other)
+    with open(other, "ab") as f:        # other bytes, other sha256: no export in the cache
+        f.write(b"\0")
+    assert resolve_runtime("auto", str(other)) == "keras"
+    assert resolve_runtime("auto", "pose_resnet_50_256x192.pth.tar") == "keras"   # torch checkpoints: Keras only
+    assert resolve_runtime("keras", str(weights)) == "keras"
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec",
+                        lambda name, *a: None if name == "ai_edge_litert" else real_find_spec(name, *a))
+    assert resolve_runtime("auto", str(weights)) == "keras"
