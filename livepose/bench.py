@@ -159,7 +159,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure(args: argparse.Namespace, video: Path) -> dict:
-    from livepose.detect import BlazePoseDetector
+    from livepose.detect import make_detector
     from livepose.pipeline import STAGES
     from livepose.runner import build_pipeline
 
@@ -167,7 +167,10 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
     people = tuple(int(v) for v in str(args.people).split(",") if v.strip())
     pipeline, model_name = build_pipeline(args)
     if pipeline.detector.cfg.num_threads != args.threads:
-        pipeline.detector = BlazePoseDetector(replace(pipeline.detector.cfg, num_threads=args.threads))
+        pc = pipeline.cfg
+        pipeline.detector = make_detector(pc.detector, replace(
+            pc, detect=replace(pc.detect, num_threads=args.threads),
+            coco_detect=replace(pc.coco_detect, num_threads=args.threads)))
     pipeline.estimator.net.warmup()
 
     frames: list[np.ndarray] = []

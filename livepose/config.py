@@ -47,6 +47,18 @@ class DetectConfig:
 
 
 @dataclass(frozen=True)
+class CocoDetectConfig:
+    """NanoDet multi-person detector (COCO 'person' class; the .tflite ships in assets/)."""
+
+    score_threshold: float = 0.3          # NanoDet's scores are IoU-aware (quality focal loss), so they run low
+    nms_iou: float = 0.5
+    max_people: int = 20
+    min_size: float = 8.0                 # px: smaller boxes are not people a 1:4 heatmap can pose
+    model_path: str = ""                  # "" = assets/nanodet_coco_416.tflite
+    num_threads: int = 2
+
+
+@dataclass(frozen=True)
 class CropConfig:
     """Top-down crop: a box becomes a centre and a scale of fixed aspect, then an affine warp."""
 
@@ -99,7 +111,9 @@ class PipelineConfig:
     """How the stages are put together."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    detector: str = "blazepose"           # "blazepose" (fast, one prominent person) or "nanodet" (COCO, groups)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    coco_detect: CocoDetectConfig = field(default_factory=CocoDetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
@@ -112,7 +126,7 @@ class LiteConfig:
     """LiteRT export and runtime (livepose.export_lite, livepose.runtime)."""
 
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
-    runtime: str = "auto"                 # CLI/app default: LiteRT when installed and the weights are .npz, else Keras
+    runtime: str = "auto"                 # CLI/app default: LiteRT where an export of the weights is cached, else Keras
     precision: str = "fp32"               # CLI/app default variant: the Keras network to float rounding, one quick export
     batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)
     phase_deconv: bool = True             # deconvs as four 2x2 phase convolutions + depth_to_space (LiteRT runs it faster)

@@ -22,7 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from livepose.config import DetectConfig
+from livepose.config import DetectConfig, PipelineConfig
 from livepose.crop import box_iou
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ SCORE_CLIP = 100.0                   # raw logits are clipped to +-this before t
 
 @dataclass(frozen=True)
 class Detection:
-    """One person: an axis-aligned box for the top-down crop, plus mediapipe's rotated body ROI.
+    """One person: an axis-aligned box for the top-down crop, plus (BlazePose) mediapipe's rotated body ROI.
 
     ``keypoints`` are the four alignment points in image pixels (mid-hip, full-body size/rotation point,
     mid-shoulder, upper-body size/rotation point). ``roi_angle`` is in degrees: passed as ``rotation_deg``
@@ -54,11 +54,12 @@ class Detection:
 
     box_xywh: np.ndarray        # (4,) person box, pixels
     score: float
-    keypoints: np.ndarray       # (4, 2) pixels
-    roi_centre: np.ndarray      # (2,) pixels, = keypoints[0]
-    roi_size: float             # side of the square body ROI, pixels (2 |kp1 - kp0|)
-    roi_angle: float            # degrees
-    face_box_xywh: np.ndarray   # (4,) the raw detector box, pixels
+    # BlazePose only (None from box detectors):
+    keypoints: np.ndarray | None = None      # (4, 2) pixels
+    roi_centre: np.ndarray | None = None     # (2,) pixels, = keypoints[0]
+    roi_size: float | None = None            # side of the square body ROI, pixels (2 |kp1 - kp0|)
+    roi_angle: float | None = None           # degrees
+    face_box_xywh: np.ndarray | None = None  # (4,) the raw detector box, pixels
 
 
 class PersonDetector(Protocol):
@@ -346,3 +347,17 @@ class BlazePoseDetector:
         return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
                           roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])
                 for i in range(len(scores))]
+
+
+DETECTORS = ("blazepose", "nanodet")
+
+
+def make_detector(name: str, cfg: PipelineConfig) -> PersonDetector:
+    """The pipeline's detector by name, configured from its stage config."""
+    if name == "blazepose":
+        return BlazePoseDetector(cfg.detect)
+    if name == "nanodet":
+        from livepose.detect_coco import NanoDetDetector   # imports this module: loaded on demand
+
+        return NanoDetDetector(cfg.coco_detect)
+    raise ValueError(f"unknown detector {name!r}: choose one of {DETECTORS}")

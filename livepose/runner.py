@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livepose.config import DecodeConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
+from livepose.detect import DETECTORS
 from livepose.runtime import add_runtime_arguments
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measurement-noise", type=float, default=SmoothConfig.measurement_noise)
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x network cost)")
     p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
+    p.add_argument("--detector", choices=DETECTORS, default=PipelineConfig.detector,
+                   help="blazepose: fast, made for one prominent person (webcam); nanodet: COCO-trained, finds "
+                        "groups and small people, about 3x the detector time")
     add_runtime_arguments(p)
 
 
@@ -40,12 +44,13 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     smooth = replace(cfg.smooth, method="none" if args.no_smooth else args.filter,
                      process_noise=args.process_noise, measurement_noise=args.measurement_noise)
     detect = cfg.detect if args.max_people is None else replace(cfg.detect, max_people=args.max_people)
-    return replace(cfg, smooth=smooth, detect=detect, decode=replace(DecodeConfig(), flip_test=args.flip_test))
+    return replace(cfg, smooth=smooth, detect=detect, detector=args.detector,
+                   decode=replace(DecodeConfig(), flip_test=args.flip_test))
 
 
 def build_pipeline(args: argparse.Namespace):
     """Model + detector + pipeline from command-line options."""
-    from livepose.detect import BlazePoseDetector
+    from livepose.detect import make_detector
     from livepose.estimate import PoseEstimator
     from livepose.pipeline import Pipeline
     from livepose.zoo import load_posenet
@@ -54,7 +59,7 @@ def build_pipeline(args: argparse.Namespace):
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
     net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
                        precision=args.precision)
-    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg), net.name
+    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg.detector, cfg), cfg), net.name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
