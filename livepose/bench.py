@@ -86,10 +86,11 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm | None = None,
-                  keep: list | None = None) -> tuple[list, object]:
-    """Run the pipeline over the video from a fresh state; returns the results and the source's stats.
+                  keep: list | None = None) -> tuple[list, int]:
+    """Run the pipeline over the video from a fresh state; returns the results and the frames dropped.
 
-    In realtime mode ``limit`` counts source frames (dropped ones included), so the pass covers the same span.
+    In realtime mode ``limit`` counts source frames (dropped ones included), so the pass covers the same span;
+    frames the source skipped past the span's end (the read that ends it) are not counted as dropped.
     """
     from livepose.sources import open_source
 
@@ -106,7 +107,9 @@ def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm
                 keep.append(frame.image)
             if bar is not None:
                 bar.update()
-        return results, source.stats
+        stats = source.stats
+    span = stats.frames_read + stats.frames_dropped if frame is None else min(frame.index, limit)
+    return results, span - len(results)
 
 
 def person_cost(estimator, image: np.ndarray, box: np.ndarray, people: tuple[int, ...], calls: int) -> list[dict]:
@@ -186,7 +189,7 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
     timings = {s: [res.timings_ms[s] for res in results] for s in STAGES}
     compute = [t - w for t, w in zip(timings["total"], timings["capture_wait"])]
     detect_calls = [res.timings_ms["detect"] for res in results if res.detector_ran]
-    live, live_stats = pipeline_pass(pipeline, video, "realtime", args.frames)
+    live, live_dropped = pipeline_pass(pipeline, video, "realtime", args.frames)
     ages = [res.frame_age_ms for res in live]
     h, w = frames[0].shape[:2]
     box = next((res.boxes[0] for res in results if len(res.boxes)), np.array([w / 4, h / 8, w / 2, 3 * h / 4]))
@@ -200,7 +203,7 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
         "detector_calls_per_frame": len(detect_calls) / len(results),
         "people_per_frame": float(np.mean([len(res.track_ids) for res in results])),
         "realtime": {"frame_age_ms": stats(ages), "frames_processed": len(live),
-                     "frames_dropped": live_stats.frames_dropped},
+                     "frames_dropped": live_dropped},
         "per_person": person_cost(pipeline.estimator, frames[0], box, people, cfg.person_repeats * args.repeats),
         "peak_rss_mb": {"livepose": peak_rss_mb()},
         "mediapipe": None, "ratio": None,

@@ -86,6 +86,9 @@ class TrackConfig:
     detect_every: int = 10                # run the detector at least every N frames to catch newcomers
     min_keypoint_score: float = 0.3       # keypoints above this define the next frame's ROI
     min_track_score: float = 0.25         # mean keypoint score under which a track's ROI is not trusted
+    roi_replaced_coverage: float = 0.5    # a detection replaces an ROI when it holds at least this share of it
+    roi_max_shrink: float = 0.05          # an ROI's sides shrink by at most this share a frame: a network that pulls
+                                          # edge joints inwards cannot spiral the crop down onto the torso
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,26 @@ def expand_keypoint_box(box: np.ndarray, factor: float = 1.2, min_size: float = 
     return np.array([cx - w / 2, cy - h / 2, w, h], np.float32)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between (N, 4) and (M, 4) xywh boxes."""
+def _intersection(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, M) intersection areas of (N, 4) and (M, 4) xywh boxes, and the boxes as float64 arrays."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
     bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
     iw = np.clip(np.minimum(ax2[:, None], bx2) - np.maximum(a[:, None, 0], b[:, 0]), 0, None)
     ih = np.clip(np.minimum(ay2[:, None], by2) - np.maximum(a[:, None, 1], b[:, 1]), 0, None)
-    inter = iw * ih
+    return iw * ih, a, b
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between (N, 4) and (M, 4) xywh boxes."""
+    inter, a, b = _intersection(a, b)
     union = (a[:, 2] * a[:, 3])[:, None] + b[:, 2] * b[:, 3] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def box_coverage(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M): the share of each box of ``a`` that lies inside each box of ``b`` (0 for an empty box)."""
+    inter, a, _ = _intersection(a, b)
+    area = (a[:, 2] * a[:, 3])[:, None]
+    return np.where(area > 0, inter / np.maximum(area, 1e-12), 0.0)

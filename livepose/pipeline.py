@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from livepose.config import PipelineConfig, SmoothConfig
-from livepose.crop import box_iou, expand_keypoint_box, keypoints_to_box
+from livepose.crop import box_coverage, expand_keypoint_box, keypoints_to_box
 from livepose.estimate import PoseEstimator
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
@@ -75,6 +75,7 @@ class Pipeline:
         self._frames_since_detect = 0
         self._need_detect = True
         self._last_time: float | None = None
+        self._crop_boxes: dict[int, np.ndarray] = {}   # track id -> the box its last crop was made from
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
         """Switch filter or knobs live; the filters' state survives switching smoothing off and on."""
@@ -84,12 +85,23 @@ class Pipeline:
         """Forget every track (a seek, a new source)."""
         self.tracker.reset()
         self.bank.reset()
+        self._crop_boxes = {}
         self._need_detect = True
 
     def _roi_boxes(self) -> list[np.ndarray]:
-        """Next-frame crops from the live tracks' last keypoints."""
-        boxes = (self._keypoint_box(t.keypoints, t.scores) for t in self.tracker.tracks if t.misses == 0)
-        return [b for b in boxes if b is not None]
+        """Next-frame crops from the live tracks' last keypoints, shrinking at most ``roi_max_shrink`` a frame."""
+        rois = []
+        for t in self.tracker.tracks:
+            box = self._keypoint_box(t.keypoints, t.scores) if t.misses == 0 else None
+            if box is None:
+                continue
+            previous = self._crop_boxes.get(t.id)
+            if previous is not None:
+                floor = (1.0 - self.cfg.track.roi_max_shrink) * previous[2:]
+                size = np.maximum(box[2:], floor)
+                box = np.concatenate([box[:2] + box[2:] / 2 - size / 2, size]).astype(np.float32)
+            rois.append(box)
+        return rois
 
     def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
         t0 = time.perf_counter()
@@ -109,10 +121,11 @@ class Pipeline:
             td = time.perf_counter()
             dets = [d.box_xywh for d in self.detector(image)][: self.cfg.detect.max_people]
             timings["detect"] = (time.perf_counter() - td) * 1e3
-            # A detection replaces the ROI of the same person; ROIs the detector missed keep their track alive.
+            # A detection replaces every ROI it mostly covers (the same person, also one whose ROI shrank onto
+            # their torso); ROIs the detector missed keep their track alive.
             if dets and rois:
-                overlap = box_iou(np.array(rois), np.array(dets)).max(axis=1)
-                rois = [r for r, o in zip(rois, overlap) if o < self.cfg.track.min_iou]
+                covered = box_coverage(np.array(rois), np.array(dets)).max(axis=1)
+                rois = [r for r, c in zip(rois, covered) if c < self.cfg.track.roi_replaced_coverage]
             boxes = (list(dets) + rois)[: self.cfg.detect.max_people]
             self._frames_since_detect = 0
         else:
@@ -123,6 +136,7 @@ class Pipeline:
         kp_boxes = np.array([self._pose_box(k, s, b) for k, s, b in zip(est.keypoints, est.scores, boxes)],
                             np.float32).reshape(-1, 4)
         tracks = self.tracker.update(kp_boxes, est.keypoints, est.scores, frame.source_time)
+        self._crop_boxes = {t.id: np.asarray(boxes[t.det_index], np.float32) for t in tracks if t.det_index >= 0}
         shown = [t for t in tracks if t.visible]
         timings["track"] = (time.perf_counter() - tt) * 1e3
         ts = time.perf_counter()

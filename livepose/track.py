@@ -41,6 +41,7 @@ class Track:
     confirmed: bool = False
     age: int = 0                      # frames since birth
     velocity: np.ndarray | None = None  # box centre velocity, px/s, from the last two matches
+    det_index: int = -1               # the detection it matched in the latest update (-1: none)
 
     @property
     def visible(self) -> bool:
@@ -116,9 +117,11 @@ class Tracker:
 
         for r, c in zip(rows[good], cols[good]):
             self._match(self.tracks[r], boxes[c], keypoints[c], scores[c], t)
+            self.tracks[r].det_index = int(c)
         survivors = []
         for i, trk in enumerate(self.tracks):
             if i not in matched_tracks:
+                trk.det_index = -1
                 trk.misses += 1
                 trk.age += 1
                 if not trk.confirmed or trk.misses > self.cfg.max_misses:
@@ -127,7 +130,7 @@ class Tracker:
         for c in range(len(boxes)):
             if c not in matched_dets:
                 survivors.append(Track(next(self._ids), boxes[c].copy(), keypoints[c].copy(), scores[c].copy(), t,
-                                       confirmed=self.cfg.min_hits <= 1))
+                                       confirmed=self.cfg.min_hits <= 1, det_index=c))
         self.tracks = survivors
         return [dataclasses.replace(trk) for trk in self.tracks]     # snapshots: later frames do not change them
 

@@ -59,3 +59,58 @@ def test_every_result_carries_stage_timings_and_frame_age(shared_data, small_wei
         assert r.timings_ms["total"] >= r.timings_ms["infer"] >= 0
         assert r.frame_age_ms >= r.timings_ms["total"] - r.timings_ms["capture_wait"] - 1
     assert results[0].detector_ran
+
+
+class InwardEstimator:
+    """A network biased towards the crop centre: every joint it sees lands at 70 % of its distance from the centre
+    of the box it was given, the failure that makes ROI tracking spiral down onto the torso."""
+
+    num_joints = 17
+
+    def __init__(self, person: np.ndarray) -> None:
+        self.person = person             # (17, 2) true joints
+        self.boxes: list[np.ndarray] = []
+
+    def __call__(self, image, boxes):
+        from livepose.estimate import Estimate
+
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.boxes.append(boxes)
+        centres, half = boxes[:, None, :2] + boxes[:, None, 2:] / 2, boxes[:, None, 2:] / 2
+        seen = np.clip((self.person[None] - centres) / half, -1, 1)   # the crop cuts off what lies outside it
+        kps = centres + 0.7 * seen * half
+        return Estimate(kps.astype(np.float32), np.full(kps.shape[:2], 0.9, np.float32), {})
+
+
+def test_roi_tracking_neither_collapses_nor_duplicates_a_person():
+    from livepose.detect import Detection
+    from livepose.pipeline import Pipeline
+    from livepose.sources import Frame
+
+    ys = np.linspace(100, 500, 17)
+    person = np.stack([np.full(17, 320.0) + np.tile([-40, 40], 9)[:17], ys], axis=1)
+    box = np.array([260, 80, 120, 440], np.float32)
+    detector_calls = []
+
+    def detector(image):
+        detector_calls.append(1)
+        return [Detection(box_xywh=box, score=0.9)]
+
+    est = InwardEstimator(person)
+    cfg = PipelineConfig()
+    pipe = Pipeline(est, detector, cfg)
+    image = np.zeros((600, 640, 3), np.uint8)
+    ids = [pipe.process(Frame(image, i, time.monotonic(), i / 30)).track_ids for i in range(2 * cfg.track.detect_every)]
+    assert len(detector_calls) == 2                                       # first frame, then every detect_every
+    heights = [b[0, 3] for b in est.boxes]
+    shrink = 1 - cfg.track.roi_max_shrink
+    assert all(h2 >= shrink * h1 - 1e-3 for h1, h2 in zip(heights, heights[1:]))   # shrinks at most 5 % a frame
+    assert all(len(b) == 1 for b in est.boxes)        # the detection replaced the shrunken ROI: one crop, not two
+    assert ids[1:] == [[ids[1][0]]] * (len(ids) - 1)   # one person, one id (shown from the second hit)
+    # without the floor the ROI does collapse onto the torso, and the next detection still replaces it
+    est = InwardEstimator(person)
+    pipe = Pipeline(est, detector, replace(cfg, track=replace(cfg.track, roi_max_shrink=1.0)))
+    for i in range(cfg.track.detect_every + 1):
+        pipe.process(Frame(image, i, time.monotonic(), i / 30))
+    assert est.boxes[cfg.track.detect_every - 1][0, 3] < 0.2 * box[3]
+    assert len(est.boxes[cfg.track.detect_every]) == 1

@@ -111,15 +111,19 @@ def _run_cli(args: list[str]) -> subprocess.Popen:
 
 
 def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    _wait_for(lambda: path.exists() and len(path.read_text().splitlines()) >= n, proc, timeout, f"{path}: {n} lines")
+
+
+def _wait_for(done, proc: subprocess.Popen, timeout: float = 120, what: str = "the condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= n:
+        if done():
             return
         if proc.poll() is not None:
             pytest.fail(f"livepose run ended early: {proc.stdout.read()}")
         time.sleep(0.2)
     proc.kill()
-    pytest.fail(f"{path} never reached {n} lines")
+    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -129,6 +133,9 @@ def test_interrupted_run_leaves_valid_outputs(shared_data, small_weights, tmp_pa
     proc = _run_cli(["run", str(video), "--model", str(small_weights), "--out", str(out), "--keypoints", str(keypoints)])
     partial = tmp_path / "keypoints.partial.jsonl"
     _wait_for_lines(partial, 5, proc)
+    if sig == signal.SIGKILL:  # FFmpeg writes the .avi in 256 KiB blocks (livepose.writers): wait for the first
+        video_partial = tmp_path / "annotated.partial.avi"
+        _wait_for(lambda: video_partial.exists() and video_partial.stat().st_size > 0, proc, what="a video block")
     proc.send_signal(sig)
     output = proc.communicate(timeout=60)[0]
     if sig == signal.SIGINT:
