@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -80,6 +80,15 @@ class Pipeline:
     def set_smoothing(self, cfg: SmoothConfig) -> None:
         """Switch filter or knobs live; the filters' state survives switching smoothing off and on."""
         self.bank.set_config(cfg)
+
+    def set_detector(self, name: str) -> None:
+        """Use another person detector from the next frame on (it runs at once, to find who it sees)."""
+        from livepose.detect import make_detector
+
+        if name != self.cfg.detector:
+            self.cfg = replace(self.cfg, detector=name)
+            self.detector = make_detector(name, self.cfg)
+        self._need_detect = True
 
     def reset(self) -> None:
         """Forget every track (a seek, a new source)."""

@@ -388,6 +388,27 @@ def test_camera_lost_mid_stream_reconnects_and_the_window_stays_responsive(make_
     assert np.max(np.diff(ticks)) < 0.5                 # the UI thread never blocked through the outage
 
 
+def test_detector_menu_swaps_to_nanodet_live_and_finds_the_crowd(make_window, shared_data, qtbot, built):
+    """The street video through BlazePose shows one person or two; Detector > NanoDet, mid-stream, shows the crowd."""
+    from livepose.detect import BlazePoseDetector
+    from livepose.detect_coco import NanoDetDetector
+
+    pipeline = built[0]
+    pipeline.set_detector("blazepose")
+    w = make_window(SourceConfig(mode="every", loop=True))
+    assert w.detector_actions["blazepose"].isChecked()
+    assert w.open_source(str(shared_data / "videos/openpose_video.avi"))
+    wait_for_people(qtbot, w)
+    assert isinstance(pipeline.detector, BlazePoseDetector) and len(w.view.result.track_ids) <= 2
+    w.detector_actions["nanodet"].trigger()
+    wait_for_people(qtbot, w, lambda r: len(r.track_ids) >= 5)
+    assert isinstance(pipeline.detector, NanoDetDetector) and w.worker.is_alive()
+    assert w.detector_actions["nanodet"].isChecked() and not w.detector_actions["blazepose"].isChecked()
+    assert w.settings.detector == "nanodet"
+    w.set_detector("blazepose")                     # and back, so the session's shared pipeline is as it was
+    qtbot.waitUntil(lambda: isinstance(pipeline.detector, BlazePoseDetector), timeout=WAIT_MS)
+
+
 def test_settings_survive_a_round_trip_and_a_broken_file_gives_defaults(tmp_path, caplog):
     path = tmp_path / "app.json"
     save_settings(AppSettings(last_source="clip.mp4", filter="oneeuro", oneeuro_beta=0.3, joint=4), path)
@@ -406,9 +427,11 @@ def test_settings_survive_a_round_trip_and_a_broken_file_gives_defaults(tmp_path
 def test_command_line_wins_over_settings(tmp_path):
     parser = argparse.ArgumentParser()
     app_main.add_arguments(parser)
-    settings = AppSettings(model="old.npz", filter="oneeuro", process_noise=5.0)
+    settings = AppSettings(model="old.npz", detector="nanodet", filter="oneeuro", process_noise=5.0)
     args = app_main.merge_settings(parser.parse_args(["clip.mp4", "--measurement-noise", "9"]), settings)
     assert (args.model, args.filter, args.process_noise, args.measurement_noise) == ("old.npz", "oneeuro", 5.0, 9.0)
+    assert args.detector == "nanodet"
+    assert app_main.merge_settings(parser.parse_args(["--detector", "blazepose"]), settings).detector == "blazepose"
     args = app_main.merge_settings(parser.parse_args(["--camera", "2", "--no-smooth", "--model", "m.npz"]), settings)
     assert app_main.initial_source(args) == "2" and args.no_smooth and settings.model == "m.npz"
 

@@ -1,6 +1,6 @@
 """`livepose app` / `run_live.py`: open the desktop app on a camera, a video file, an image folder or a stream.
 
-Options given on the command line win; the rest (model, filter, knobs, last source) come from the settings
+Options given on the command line win; the rest (model, detector, filter, knobs, last source) come from the settings
 file of the previous run, then from the defaults in livepose.config.
 """
 
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=float, help="One Euro: speed coefficient")
     p.add_argument("--show-raw", action="store_true", help="draw the raw keypoints as a ghost from the start")
     # None = "not given": the settings file fills these in
-    p.set_defaults(model=None, filter=None, process_noise=None, measurement_noise=None)
+    p.set_defaults(model=None, detector=None, filter=None, process_noise=None, measurement_noise=None)
     p.epilog = (f"Keys: K smoothing on/off, G raw ghost, Space play/pause, . next frame, Ctrl+R record, "
                 f"Ctrl+E export keypoints, Ctrl+S screenshot. Settings: {settings_path()}")
 
@@ -39,12 +39,13 @@ def merge_settings(args: argparse.Namespace, settings: AppSettings) -> argparse.
     """Fill options not given on the command line from the settings, and remember the given ones."""
     args = argparse.Namespace(**vars(args))
     args.model = args.model or settings.model
+    args.detector = args.detector or settings.detector
     if args.filter is None:
         args.filter = settings.filter if settings.smoothing else "none"
     for name in ("process_noise", "measurement_noise"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(settings, name))
-    settings.model = args.model
+    settings.model, settings.detector = args.model, args.detector
     settings.show_raw = settings.show_raw or args.show_raw
     settings.oneeuro_min_cutoff = settings.oneeuro_min_cutoff if args.min_cutoff is None else args.min_cutoff
     settings.oneeuro_beta = settings.oneeuro_beta if args.beta is None else args.beta

@@ -1,4 +1,4 @@
-"""What the app remembers between runs: last source, model, filter and its knobs, as JSON under XDG config.
+"""What the app remembers between runs: last source, model, detector, filter and knobs, as JSON under XDG config.
 
 JSON rather than QSettings so the file is readable and the tests can point it anywhere ($XDG_CONFIG_HOME).
 An unreadable or malformed file never stops the app: it logs a warning and starts from the defaults.
@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from livepose.config import SmoothConfig
+from livepose.config import PipelineConfig, SmoothConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ FILE_NAME = "app.json"
 class AppSettings:
     last_source: str = ""              # file, folder or camera index ("0"); "" = none yet
     model: str = "default"
+    detector: str = PipelineConfig.detector
     filter: str = SmoothConfig.method  # the last smoothing method that was on ("kalman" or "oneeuro")
     smoothing: bool = True
     process_noise: float = SmoothConfig.process_noise

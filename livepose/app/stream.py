@@ -26,6 +26,7 @@ class LivePipeline:
         self._lock = threading.Lock()
         self._pending_cfg: SmoothConfig | None = None
         self._pending_reset = False
+        self._pending_detector: str | None = None
 
     @property
     def smooth_cfg(self) -> SmoothConfig:
@@ -37,6 +38,11 @@ class LivePipeline:
         with self._lock:
             self._pending_cfg = cfg
 
+    def set_detector(self, name: str) -> None:
+        """Swap the person detector ("blazepose", "nanodet") before the next frame; tracks carry on."""
+        with self._lock:
+            self._pending_detector = name
+
     def request_reset(self) -> None:
         """Forget tracks before the next frame (a seek, a new source)."""
         with self._lock:
@@ -45,12 +51,14 @@ class LivePipeline:
     def apply_pending(self) -> None:
         """Apply the UI's requests; the worker calls this between frames (or the UI while no worker runs)."""
         with self._lock:
-            cfg, reset = self._pending_cfg, self._pending_reset
-            self._pending_cfg, self._pending_reset = None, False
+            cfg, reset, detector = self._pending_cfg, self._pending_reset, self._pending_detector
+            self._pending_cfg, self._pending_reset, self._pending_detector = None, False, None
         if reset:
             self.pipeline.reset()
         if cfg is not None:
             self.pipeline.set_smoothing(cfg)
+        if detector is not None:
+            self.pipeline.set_detector(detector)
 
     def process(self, frame, capture_wait_ms: float = 0.0):
         self.apply_pending()   # (the pipeline itself resets when time goes back: a loop or a backward seek)

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from PyQt5.QtCore import QStandardPaths, Qt
-from PyQt5.QtWidgets import (QAction, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
-                             QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAction, QActionGroup, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu,
+                             QMessageBox, QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from livepose.app.controls import PlaybackBar, SmoothingPanel
 from livepose.app.jitter_panel import JitterPanel
@@ -29,6 +29,8 @@ from livepose.sources import SourceError, list_cameras, open_source
 
 log = logging.getLogger(__name__)
 
+DETECTOR_MENU = {"blazepose": "BlazePose: fast, one prominent person (webcam)",
+                 "nanodet": "NanoDet: groups and small people (COCO)"}
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg);;All files (*)"
 NO_SOURCE = ("No camera found.\nOpen a video file (Ctrl+O) or an image folder (Ctrl+Shift+O), "
              "or drop one on this window.")
@@ -156,6 +158,14 @@ class MainWindow(QMainWindow):
         self._action(view, "Show raw ghost", self.smoothing.show_raw_box.toggle, "G")
         self._action(view, "Play / pause", self.toggle_play, "Space")
         self._action(view, "Next frame", self.step, ".")
+        detect = bar.addMenu("&Detector")
+        group = QActionGroup(self)
+        self.detector_actions = {}
+        for name, text in DETECTOR_MENU.items():
+            action = self._action(detect, text, lambda _=False, n=name: self.set_detector(n), checkable=True)
+            action.setChecked(name == self.live.pipeline.cfg.detector)
+            group.addAction(action)
+            self.detector_actions[name] = action
 
     def _fill_camera_menu(self) -> None:
         self.camera_menu.clear()
@@ -280,6 +290,15 @@ class MainWindow(QMainWindow):
             self.live.apply_pending()
         self.settings.remember_smoothing(cfg)
         self.statusBar().showMessage(f"smoothing: {cfg.method}", 3000)
+
+    def set_detector(self, name: str) -> None:
+        """Swap the person detector live; the pipeline thread does it between frames."""
+        self.live.set_detector(name)
+        if not self.stream_running:
+            self.live.apply_pending()
+        self.detector_actions[name].setChecked(True)
+        self.settings.detector = name
+        self.statusBar().showMessage(f"detector: {name}", 3000)
 
     @property
     def stream_running(self) -> bool:
