@@ -26,7 +26,8 @@ def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_pat
     assert all(v["median"] >= 0 and v["p95"] >= v["median"] for v in m["stages_ms"].values())
     assert m["stages_ms"]["infer"]["median"] > 0 and m["stages_ms"]["total"]["median"] > m["stages_ms"]["infer"]["median"]
     assert 0 < m["detector_calls_per_frame"] <= 1
-    assert m["fps"] > 0 and m["fps_compute"] >= m["fps"] * 0.99
+    assert m["fps"] > 0 and m["fps_compute"] > 0
+    assert m["stages_ms"]["capture_wait"]["p95"] == 0      # timed on decoded frames in memory, as MediaPipe is
     rt = m["realtime"]
     assert rt["frames_processed"] > 0 and rt["frames_processed"] + rt["frames_dropped"] <= 20
     assert rt["frame_age_ms"]["median"] > 0
