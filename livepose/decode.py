@@ -26,7 +26,7 @@ def refine_quarter(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     out = coords.copy()
     x = coords[..., 0].astype(int)
     y = coords[..., 1].astype(int)
-    ni, ji = np.meshgrid(np.arange(n), np.arange(j), indexing="ij")
+    ni, ji = np.arange(n)[:, None], np.arange(j)[None, :]
     inner_x = (x > 0) & (x < w - 1)
     inner_y = (y > 0) & (y < h - 1)
     xl, xr = np.clip(x - 1, 0, w - 1), np.clip(x + 1, 0, w - 1)

@@ -87,9 +87,11 @@ class Tracker:
         track_kp = np.stack([trk.keypoints for trk in self.tracks])
         track_sc = np.stack([trk.scores for trk in self.tracks])
         shift = np.stack([trk.predicted_shift(t) for trk in self.tracks])
-        return np.maximum(self._similarity(track_boxes, track_kp, track_sc, boxes, keypoints, scores),
-                          self._similarity(track_boxes + np.c_[shift, np.zeros_like(shift)], track_kp + shift[:, None],
-                                           track_sc, boxes, keypoints, scores))
+        # both positions in one pass: rows 0..T-1 where each track was, rows T..2T-1 where it is predicted
+        both = self._similarity(np.concatenate([track_boxes, track_boxes + np.c_[shift, np.zeros_like(shift)]]),
+                                np.concatenate([track_kp, track_kp + shift[:, None]]),
+                                np.concatenate([track_sc, track_sc]), boxes, keypoints, scores)
+        return np.maximum(both[:len(self.tracks)], both[len(self.tracks):])
 
     def _similarity(self, track_boxes: np.ndarray, track_kp: np.ndarray, track_sc: np.ndarray, boxes: np.ndarray,
                     keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
