@@ -4,9 +4,9 @@ One run times the real pipeline over a real video: once from the file (decoding 
 use), then per stage over the decoded frames held in memory, which are exactly the frames MediaPipe Pose is timed
 on in its live tracking mode, so neither system pays for decoding in the compared figure. It replays the video once
 more at its native rate to see the frame age a camera user would get (frames the pipeline cannot keep up with are
-dropped, as live), and times the network on 1..8 people in one batch. Both run under the same thread budget: TensorFlow intra-op, LiteRT and OpenCV thread
-counts are set explicitly, and the process is pinned to that many CPUs, which also bounds MediaPipe's own
-threads (its Python API has no thread setting).
+dropped, as live), and times the network on 1..8 people in one batch. Both run under the same thread budget:
+TensorFlow intra-op, LiteRT and OpenCV thread counts are set explicitly, and the process is pinned to that many
+CPUs, which also bounds MediaPipe's own threads (its Python API has no thread setting).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm
                 break
             results.append(pipeline.process(frame, (time.perf_counter() - tw) * 1e3))
             if keep is not None:
-                keep.append(frame.image)
+                keep.append(frame)
             if bar is not None:
                 bar.update()
         stats = source.stats
@@ -113,14 +113,13 @@ def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm
     return results, span - len(results)
 
 
-def memory_pass(pipeline, frames: list[np.ndarray], bar: tqdm, fps: float = 30.0) -> list:
-    """The pipeline over decoded frames from a fresh state: compute only, no decoding beside it."""
-    from livepose.sources import Frame
-
+def memory_pass(pipeline, frames: list, bar: tqdm) -> list:
+    """The pipeline over decoded frames (with their own index and media time) from a fresh state: compute only,
+    no decoding beside it; each frame is stamped as captured now, so frame age means the same as from a file."""
     pipeline.reset()
     results = []
-    for i, image in enumerate(frames):
-        results.append(pipeline.process(Frame(image, i, time.monotonic(), i / fps)))
+    for frame in frames:
+        results.append(pipeline.process(replace(frame, timestamp=time.monotonic())))
         bar.update()
     return results
 
@@ -184,12 +183,12 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
     pipeline, model_name = build_pipeline(args)
     if pipeline.detector.cfg.num_threads != args.threads:
         pc = pipeline.cfg
-        pipeline.detector = make_detector(pc.detector, replace(
+        pipeline.detector = make_detector(replace(
             pc, detect=replace(pc.detect, num_threads=args.threads),
             coco_detect=replace(pc.coco_detect, num_threads=args.threads)))
     pipeline.estimator.net.warmup()
 
-    frames: list[np.ndarray] = []
+    frames: list = []
     pipeline_pass(pipeline, video, "every", args.warmup)
     # one pass from the file (decoding on the capture thread, as in use), which also keeps the decoded frames;
     # the timed passes then run on those frames in memory, the very input MediaPipe gets
@@ -204,8 +203,9 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
     compute = timings["total"]
     detect_calls = [res.timings_ms["detect"] for res in results if res.detector_ran]
     live, live_dropped = pipeline_pass(pipeline, video, "realtime", args.frames)
+    images = [f.image for f in frames]
     ages = [res.frame_age_ms for res in live]
-    h, w = frames[0].shape[:2]
+    h, w = images[0].shape[:2]
     box = next((res.boxes[0] for res in results if len(res.boxes)), np.array([w / 4, h / 8, w / 2, 3 * h / 4]))
     out = {
         "video": str(video), "resolution": [w, h], "model": model_name, "threads": args.threads,
@@ -218,12 +218,12 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
         "people_per_frame": float(np.mean([len(res.track_ids) for res in results])),
         "realtime": {"frame_age_ms": stats(ages), "frames_processed": len(live),
                      "frames_dropped": live_dropped},
-        "per_person": person_cost(pipeline.estimator, frames[0], box, people, cfg.person_repeats * args.repeats),
+        "per_person": person_cost(pipeline.estimator, images[0], box, people, cfg.person_repeats * args.repeats),
         "peak_rss_mb": {"livepose": peak_rss_mb()},
         "mediapipe": None, "ratio": None,
     }
     if not args.no_rival:
-        out["mediapipe"] = time_rival(frames, args.warmup, args.repeats)
+        out["mediapipe"] = time_rival(images, args.warmup, args.repeats)
         out["peak_rss_mb"]["with_mediapipe"] = peak_rss_mb()
         out["ratio"] = out["fps_compute"] / out["mediapipe"]["fps"]
     return out

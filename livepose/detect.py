@@ -352,12 +352,12 @@ class BlazePoseDetector:
 DETECTORS = ("blazepose", "nanodet")
 
 
-def make_detector(name: str, cfg: PipelineConfig) -> PersonDetector:
-    """The pipeline's detector by name, configured from its stage config."""
-    if name == "blazepose":
+def make_detector(cfg: PipelineConfig) -> PersonDetector:
+    """The detector ``cfg.detector`` names, configured from its stage config."""
+    if cfg.detector == "blazepose":
         return BlazePoseDetector(cfg.detect)
-    if name == "nanodet":
+    if cfg.detector == "nanodet":
         from livepose.detect_coco import NanoDetDetector   # imports this module: loaded on demand
 
         return NanoDetDetector(cfg.coco_detect)
-    raise ValueError(f"unknown detector {name!r}: choose one of {DETECTORS}")
+    raise ValueError(f"unknown detector {cfg.detector!r}: choose one of {DETECTORS}")

@@ -87,7 +87,7 @@ class Pipeline:
 
         if name != self.cfg.detector:
             self.cfg = replace(self.cfg, detector=name)
-            self.detector = make_detector(name, self.cfg)
+            self.detector = make_detector(self.cfg)
         self._need_detect = True
 
     def reset(self) -> None:

@@ -59,7 +59,7 @@ def build_pipeline(args: argparse.Namespace):
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
     net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
                        precision=args.precision)
-    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg.detector, cfg), cfg), net.name
+    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

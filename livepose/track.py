@@ -118,8 +118,7 @@ class Tracker:
         matched_tracks, matched_dets = set(rows[good].tolist()), set(cols[good].tolist())
 
         for r, c in zip(rows[good], cols[good]):
-            self._match(self.tracks[r], boxes[c], keypoints[c], scores[c], t)
-            self.tracks[r].det_index = int(c)
+            self._match(self.tracks[r], int(c), boxes[c], keypoints[c], scores[c], t)
         survivors = []
         for i, trk in enumerate(self.tracks):
             if i not in matched_tracks:
@@ -136,10 +135,12 @@ class Tracker:
         self.tracks = survivors
         return [dataclasses.replace(trk) for trk in self.tracks]     # snapshots: later frames do not change them
 
-    def _match(self, trk: Track, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> None:
+    def _match(self, trk: Track, det_index: int, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+               t: float) -> None:
         if t > trk.t:
             trk.velocity = ((box[:2] + box[2:] / 2) - (trk.box[:2] + trk.box[2:] / 2)) / (t - trk.t)
         trk.box, trk.keypoints, trk.scores, trk.t = box.copy(), keypoints.copy(), scores.copy(), t
+        trk.det_index = det_index
         trk.hits += 1
         trk.misses = 0
         trk.age += 1

@@ -48,9 +48,9 @@ def test_nms_keeps_separate_people_and_drops_duplicates():
 def test_missing_model_and_factory(tmp_path):
     with pytest.raises(DetectorModelMissing, match="assets"):
         NanoDetDetector(CocoDetectConfig(model_path=str(tmp_path / "nope.tflite")))
-    assert isinstance(make_detector("nanodet", PipelineConfig()), NanoDetDetector)
+    assert isinstance(make_detector(PipelineConfig(detector="nanodet")), NanoDetDetector)
     with pytest.raises(ValueError, match="unknown detector"):
-        make_detector("yolo", PipelineConfig())
+        make_detector(PipelineConfig(detector="yolo"))
 
 
 def test_finds_the_people_of_group_photos(shared_data, nanodet):
