@@ -181,7 +181,7 @@ def measure(args: argparse.Namespace, video: Path) -> dict:
     cfg = BenchConfig()
     people = tuple(int(v) for v in str(args.people).split(",") if v.strip())
     pipeline, model_name = build_pipeline(args)
-    if pipeline.detector.cfg.num_threads != args.threads:
+    if pipeline.cfg.detect.num_threads != args.threads:
         pc = pipeline.cfg
         pipeline.detector = make_detector(replace(
             pc, detect=replace(pc.detect, num_threads=args.threads),

@@ -59,6 +59,15 @@ class CocoDetectConfig:
 
 
 @dataclass(frozen=True)
+class FusedDetectConfig:
+    """NanoDet and tiled BlazePose together (livepose.detect_fused): the most people, at both detectors' cost."""
+
+    blazepose_tiles: int = 2              # BlazePose on the whole frame and a 2x2 grid: small people too
+    overlap_iou: float = 0.5              # a BlazePose box over a NanoDet box by more than this is the same person
+    max_people: int = 20
+
+
+@dataclass(frozen=True)
 class CropConfig:
     """Top-down crop: a box becomes a centre and a scale of fixed aspect, then an affine warp."""
 
@@ -114,9 +123,11 @@ class PipelineConfig:
     """How the stages are put together."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    detector: str = "blazepose"           # "blazepose" (fast, one prominent person) or "nanodet" (COCO, groups)
+    detector: str = "blazepose"           # "blazepose" (fast, one prominent person), "nanodet" (COCO, groups)
+                                          # or "fused" (both: the most people found, the slowest)
     detect: DetectConfig = field(default_factory=DetectConfig)
     coco_detect: CocoDetectConfig = field(default_factory=CocoDetectConfig)
+    fused_detect: FusedDetectConfig = field(default_factory=FusedDetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     track: TrackConfig = field(default_factory=TrackConfig)

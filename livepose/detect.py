@@ -349,7 +349,7 @@ class BlazePoseDetector:
                 for i in range(len(scores))]
 
 
-DETECTORS = ("blazepose", "nanodet")
+DETECTORS = ("blazepose", "nanodet", "fused")
 
 
 def make_detector(cfg: PipelineConfig) -> PersonDetector:
@@ -360,4 +360,8 @@ def make_detector(cfg: PipelineConfig) -> PersonDetector:
         from livepose.detect_coco import NanoDetDetector   # imports this module: loaded on demand
 
         return NanoDetDetector(cfg.coco_detect)
+    if cfg.detector == "fused":
+        from livepose.detect_fused import FusedDetector
+
+        return FusedDetector(cfg)
     raise ValueError(f"unknown detector {cfg.detector!r}: choose one of {DETECTORS}")

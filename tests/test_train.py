@@ -131,3 +131,21 @@ def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
     np.testing.assert_allclose(resumed.model.get_layer("final_layer").get_weights()[0],
                                donor.get_layer("final_layer").get_weights()[0] + 1)
 
+
+
+V2_WEIGHTS_SHA256 = "21e265b0a4a823094e52e7fd371b34f9ebde7c329083c6161b1d8ff9b260abbb"   # shipped in 92ddff6
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout of livepose (init_rev reads history)")
+def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path):
+    """Each run exports over the asset it started from; ``init_rev`` keeps the chain reproducible."""
+    import hashlib
+
+    from livepose.train import loop
+
+    config = json.loads((ROOT / "configs/train_resnet18.json").read_text())
+    path = loop.init_weights(config, tmp_path / "work")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == V2_WEIGHTS_SHA256
+    with pytest.raises(FileNotFoundError, match="git revision 0000000"):
+        loop.init_weights({**config, "init_rev": "0000000"}, tmp_path / "work")
+    assert loop.init_weights({"init": "some.npz"}, tmp_path) == Path("some.npz")

@@ -39,7 +39,7 @@ class LivePipeline:
             self._pending_cfg = cfg
 
     def set_detector(self, name: str) -> None:
-        """Swap the person detector ("blazepose", "nanodet") before the next frame; tracks carry on."""
+        """Swap the person detector (one of ``detect.DETECTORS``) before the next frame; tracks carry on."""
         with self._lock:
             self._pending_detector = name
 

@@ -30,7 +30,8 @@ from livepose.sources import SourceError, list_cameras, open_source
 log = logging.getLogger(__name__)
 
 DETECTOR_MENU = {"blazepose": "BlazePose: fast, one prominent person (webcam)",
-                 "nanodet": "NanoDet: groups and small people (COCO)"}
+                 "nanodet": "NanoDet: groups and small people (COCO)",
+                 "fused": "Both: the most people, the slowest"}
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg);;All files (*)"
 NO_SOURCE = ("No camera found.\nOpen a video file (Ctrl+O) or an image folder (Ctrl+Shift+O), "
              "or drop one on this window.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +27,29 @@ def weighted_mse(pred: tf.Tensor, target: tf.Tensor, weights: tf.Tensor) -> tf.T
     """The SimpleBaseline loss: 0.5 x mean squared heatmap error, joints weighted (0 = unlabelled)."""
     pred = tf.cast(pred, tf.float32)
     return 0.5 * tf.reduce_mean(tf.square(pred - target) * weights[:, None, None, :])
+
+
+def init_weights(config: dict, workdir: Path) -> Path:
+    """The warm-start file; with ``init_rev``, the file as committed at that revision.
+
+    Each training run exports over the shipped asset it started from, so a config names the commit whose
+    asset it starts from to stay reproducible after the next run.
+    """
+    path = Path(config["init"])
+    rev = config.get("init_rev")
+    if rev is None:
+        return path
+    root = Path(__file__).resolve().parents[2]
+    try:
+        blob = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], cwd=root, capture_output=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise FileNotFoundError(f"cannot read {path} at git revision {rev} (a git checkout of livepose is needed): "
+                                f"{getattr(e, 'stderr', b'').decode().strip() or e}") from e
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"init-{rev}-{path.name}"
+    out.write_bytes(blob)
+    return out
 
 
 def phase_at(phases: list[dict], step: int) -> tuple[int, int]:
@@ -56,8 +80,9 @@ class _Trainer:
             self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
             log.info("restored %s at step %d (%dx%d)", self.manager.latest_checkpoint, int(self.step), *input_hw)
         elif config.get("init"):       # warm start: weights of an earlier run (optimiser and step start afresh)
-            load_weights_npz(self.model, config["init"])
-            log.info("initialised from %s", config["init"])
+            path = init_weights(config, workdir)
+            load_weights_npz(self.model, path)
+            log.info("initialised from %s", path)
 
     @tf.function
     def train_step(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
