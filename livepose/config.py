@@ -93,6 +93,7 @@ class TrackConfig:
     min_hits: int = 2                     # a track is confirmed (shown) after this many matched frames
     max_misses: int = 10                  # a track is ended after this many frames without a match
     detect_every: int = 10                # run the detector at least every N frames to catch newcomers
+    background_detect: bool = True        # that periodic run on its own thread: its frames do not wait for it
     min_keypoint_score: float = 0.3       # keypoints above this define the next frame's ROI
     min_track_score: float = 0.25         # mean keypoint score under which a track's ROI is not trusted
     roi_replaced_coverage: float = 0.5    # a detection replaces an ROI when it holds at least this share of it

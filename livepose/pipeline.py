@@ -2,7 +2,9 @@
 
 Between detector runs each person's crop comes from their previous keypoints (as MediaPipe does), so most
 frames skip the detector; it runs on the first frame, when a track is lost or unsure, and every
-``detect_every`` frames to catch newcomers. ``PipelineWorker`` runs it on a thread so a UI stays free.
+``detect_every`` frames to catch newcomers. That periodic search runs on its own thread
+(:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or two later.
+``PipelineWorker`` runs the pipeline on a thread so a UI stays free.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -63,6 +66,48 @@ class FrameResult:
                             self.boxes, self.poses, self.smooth_cfg, self.timings_ms)
 
 
+class BackgroundDetector:
+    """One detector call at a time on a worker thread; the caller picks up the people it found when ready.
+
+    Detector objects are not thread-safe, so the pipeline ``wait()``s for a call in flight before it runs the
+    detector itself. Frames must not be written to after they are handed over (sources hand out new arrays).
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livepose-detect")
+        self._future: Future | None = None
+
+    def submit(self, detector, image: np.ndarray) -> bool:
+        """Start ``detector(image)`` unless a call is still in flight."""
+        if self._future is not None:
+            return False
+        self._future = self._pool.submit(self._timed, detector, image)
+        return True
+
+    @staticmethod
+    def _timed(detector, image: np.ndarray) -> tuple[list, float]:
+        t0 = time.perf_counter()
+        return detector(image), (time.perf_counter() - t0) * 1e3
+
+    @property
+    def busy(self) -> bool:
+        """A call is in flight and has not finished."""
+        return self._future is not None and not self._future.done()
+
+    def collect(self) -> tuple[list, float] | None:
+        """(detections, ms the call took) once the call in flight has finished, else None."""
+        if self._future is None or not self._future.done():
+            return None
+        future, self._future = self._future, None
+        return future.result()
+
+    def wait(self) -> None:
+        """Let the call in flight finish and drop its result (the caller detects afresh, or the stream reset)."""
+        if self._future is not None:
+            future, self._future = self._future, None
+            future.exception()
+
+
 class Pipeline:
     """Stateful per stream: one tracker and one smoothing bank. Not thread-safe; one thread drives it."""
 
@@ -76,6 +121,7 @@ class Pipeline:
         self._need_detect = True
         self._last_time: float | None = None
         self._crop_boxes: dict[int, np.ndarray] = {}   # track id -> the box its last crop was made from
+        self.background = BackgroundDetector() if cfg.track.background_detect else None
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
         """Switch filter or knobs live; the filters' state survives switching smoothing off and on."""
@@ -96,6 +142,8 @@ class Pipeline:
         self.bank.reset()
         self._crop_boxes = {}
         self._need_detect = True
+        if self.background is not None:
+            self.background.wait()
 
     def _roi_boxes(self) -> list[np.ndarray]:
         """Next-frame crops from the live tracks' last keypoints, shrinking at most ``roi_max_shrink`` a frame."""
@@ -123,22 +171,25 @@ class Pipeline:
         timings["capture_wait"] = capture_wait_ms
         image = frame.image
         rois = self._roi_boxes()
-        detect_now = (self._need_detect or not rois
-                      or self._frames_since_detect + 1 >= self.cfg.track.detect_every)
-        boxes = rois
-        if detect_now:
+        urgent = self._need_detect or not rois
+        due = self._frames_since_detect + 1 >= self.cfg.track.detect_every
+        found = None
+        if urgent or (due and self.background is None):
+            if self.background is not None:
+                self.background.wait()
             td = time.perf_counter()
-            dets = [d.box_xywh for d in self.detector(image)][: self.cfg.detect.max_people]
+            found = self.detector(image)
             timings["detect"] = (time.perf_counter() - td) * 1e3
-            # A detection replaces every ROI it mostly covers (the same person, also one whose ROI shrank onto
-            # their torso); ROIs the detector missed keep their track alive.
-            if dets and rois:
-                covered = box_coverage(np.array(rois), np.array(dets)).max(axis=1)
-                rois = [r for r, c in zip(rois, covered) if c < self.cfg.track.roi_replaced_coverage]
-            boxes = (list(dets) + rois)[: self.cfg.detect.max_people]
             self._frames_since_detect = 0
         else:
             self._frames_since_detect += 1
+            if self.background is not None:
+                late = self.background.collect()
+                if late is not None:
+                    found, timings["detect_background"] = late
+                if due and self.background.submit(self.detector, image):
+                    self._frames_since_detect = 0
+        boxes = rois if found is None else self._merge([d.box_xywh for d in found], rois)
         est = self.estimator(image, np.array(boxes, np.float32).reshape(-1, 4))
         timings.update(est.timings_ms)
         tt = time.perf_counter()
@@ -158,8 +209,17 @@ class Pipeline:
         self._need_detect = unsure or any(t.misses > 0 for t in tracks)
         timings["total"] = (time.perf_counter() - t0) * 1e3 + capture_wait_ms
         boxes_out = np.array([t.box for t in shown], np.float32).reshape(-1, 4)
-        return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, detect_now,
+        return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, found is not None,
                            (time.monotonic() - frame.timestamp) * 1e3)
+
+    def _merge(self, dets: list[np.ndarray], rois: list[np.ndarray]) -> list[np.ndarray]:
+        """Detections plus the ROIs no detection covers: a detection replaces every ROI it mostly covers (the same
+        person, also one whose ROI shrank onto their torso); ROIs the detector missed keep their track alive."""
+        dets = dets[: self.cfg.detect.max_people]
+        if dets and rois:
+            covered = box_coverage(np.array(rois), np.array(dets)).max(axis=1)
+            rois = [r for r, c in zip(rois, covered) if c < self.cfg.track.roi_replaced_coverage]
+        return (list(dets) + rois)[: self.cfg.detect.max_people]
 
     def _keypoint_box(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""

@@ -98,6 +98,7 @@ def test_roi_tracking_neither_collapses_nor_duplicates_a_person():
 
     est = InwardEstimator(person)
     cfg = PipelineConfig()
+    cfg = replace(cfg, track=replace(cfg.track, background_detect=False))   # every detection lands on its frame
     pipe = Pipeline(est, detector, cfg)
     image = np.zeros((600, 640, 3), np.uint8)
     ids = [pipe.process(Frame(image, i, time.monotonic(), i / 30)).track_ids for i in range(2 * cfg.track.detect_every)]
@@ -114,3 +115,85 @@ def test_roi_tracking_neither_collapses_nor_duplicates_a_person():
         pipe.process(Frame(image, i, time.monotonic(), i / 30))
     assert est.boxes[cfg.track.detect_every - 1][0, 3] < 0.2 * box[3]
     assert len(est.boxes[cfg.track.detect_every]) == 1
+
+
+class SceneEstimator:
+    """A network that sees the people standing in the scene: each crop gives the joints of the person nearest
+    its centre, all confident (the people stand still, so ROI tracking holds them where they are)."""
+
+    num_joints = 17
+
+    def __init__(self, boxes: list[np.ndarray]) -> None:
+        grid = np.stack([np.tile([0.2, 0.8], 9)[:17], np.linspace(0.05, 0.95, 17)], axis=1)
+        self.people = np.array([b[:2] + grid * b[2:] for b in boxes], np.float32)
+
+    def __call__(self, image, boxes):
+        from livepose.estimate import Estimate
+
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        centres = boxes[:, :2] + boxes[:, 2:] / 2
+        nearest = np.linalg.norm(centres[:, None] - self.people.mean(axis=1)[None], axis=2).argmin(axis=1)
+        kps = self.people[nearest]
+        return Estimate(kps, np.full(kps.shape[:2], 0.9, np.float32), {})
+
+
+def test_periodic_detection_runs_beside_the_frames_and_its_newcomers_join():
+    """The search for newcomers runs on the detector thread; the first detection (no tracks yet) on the caller's."""
+    import threading
+
+    from livepose.detect import Detection
+    from livepose.pipeline import Pipeline
+    from livepose.sources import Frame
+
+    first = np.array([100, 100, 100, 300], np.float32)
+    newcomer = np.array([400, 100, 100, 300], np.float32)
+    calls = []
+
+    def detector(image):
+        calls.append((int(image[0, 0, 0]), threading.current_thread().name))
+        time.sleep(0.05)
+        return [Detection(box_xywh=b, score=0.9) for b in ([first, newcomer] if image[0, 0, 0] >= 5 else [first])]
+
+    cfg = PipelineConfig()
+    every = cfg.track.detect_every
+    pipe = Pipeline(SceneEstimator([first, newcomer]), detector, cfg)
+    results = []
+    for i in range(3 * every):
+        image = np.full((600, 640, 3), min(i, 255), np.uint8)   # the frame index, where the detector can read it
+        results.append(pipe.process(Frame(image, i, time.monotonic(), i / 30)))
+        if i % every == 0:
+            while pipe.background.busy:                          # the test waits; the pipeline never does
+                time.sleep(0.005)
+    assert calls[0] == (0, threading.current_thread().name) and results[0].timings_ms["detect"] > 0
+    assert [c[0] for c in calls[1:]] == [every, 2 * every]
+    assert all(name.startswith("livepose-detect") for _, name in calls[1:])
+    assert all(r.timings_ms["detect"] == 0 for r in results[1:])             # no later frame waited for it
+    merged = results[every + 1]                                              # the periodic search's result
+    assert merged.detector_ran and merged.timings_ms["detect_background"] >= 50
+    ids = [r.track_ids for r in results]
+    assert ids[every] == ids[1] and len(ids[1]) == 1                       # one person before the newcomer
+    assert len(ids[every + 2]) == 2 and ids[every + 2][0] == ids[1][0]    # confirmed on its second hit; first kept
+    assert ids[-1] == ids[every + 2]
+    pipe.reset()                                                            # waits for a call in flight
+    assert not pipe.background.busy
+
+
+def test_background_detection_can_be_switched_off():
+    import threading
+
+    from livepose.detect import Detection
+    from livepose.pipeline import Pipeline
+    from livepose.sources import Frame
+
+    names = []
+
+    def detector(image):
+        names.append(threading.current_thread().name)
+        return [Detection(box_xywh=np.array([100, 100, 100, 300], np.float32), score=0.9)]
+
+    cfg = PipelineConfig()
+    cfg = replace(cfg, track=replace(cfg.track, background_detect=False))
+    pipe = Pipeline(SceneEstimator([np.array([100, 100, 100, 300], np.float32)]), detector, cfg)
+    for i in range(cfg.track.detect_every + 1):
+        pipe.process(Frame(np.zeros((600, 640, 3), np.uint8), i, time.monotonic(), i / 30))
+    assert pipe.background is None and names == [threading.current_thread().name] * 2
