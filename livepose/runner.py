@@ -35,7 +35,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
     p.add_argument("--detector", choices=DETECTORS, default=PipelineConfig.detector,
                    help="blazepose: fast, made for one prominent person (webcam); nanodet: COCO-trained, finds "
-                        "groups and small people, about 3x the detector time")
+                        "groups and small people, about 3x the detector time; fused: both (the most people)")
+    p.add_argument("--sync-detect", action="store_true",
+                   help="run the periodic newcomer search on the frame it serves instead of beside the frames")
     add_runtime_arguments(p)
 
 
@@ -44,7 +46,8 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     smooth = replace(cfg.smooth, method="none" if args.no_smooth else args.filter,
                      process_noise=args.process_noise, measurement_noise=args.measurement_noise)
     detect = cfg.detect if args.max_people is None else replace(cfg.detect, max_people=args.max_people)
-    return replace(cfg, smooth=smooth, detect=detect, detector=args.detector,
+    track = replace(cfg.track, background_detect=not args.sync_detect)
+    return replace(cfg, smooth=smooth, detect=detect, detector=args.detector, track=track,
                    decode=replace(DecodeConfig(), flip_test=args.flip_test))
 
 
