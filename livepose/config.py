@@ -140,7 +140,7 @@ class PipelineConfig:
 class LiteConfig:
     """LiteRT export and runtime (livepose.export_lite, livepose.runtime)."""
 
-    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    precisions: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
     runtime: str = "auto"                 # CLI/app default: LiteRT where an export of the weights is cached, else Keras
     precision: str = "fp32"               # CLI/app default variant: the Keras network to float rounding, one quick export
     batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)

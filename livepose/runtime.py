@@ -196,6 +196,8 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto (default): LiteRT when `livepose export` has made it for these weights, else "
                         "Keras; keras (TensorFlow); litert (exports once into the cache if needed, about 2x "
                         "faster on CPU)")
-    p.add_argument("--precision", default=LiteConfig.precision, choices=("auto", "fp32", "fp16", "int8"),
-                   help="LiteRT variant (default fp32: the Keras network up to rounding); auto: the fastest within "
-                        "1 point PCK@0.2 of Keras (exports and checks all three on first use)")
+    from livepose.export_lite import PRECISIONS
+
+    p.add_argument("--precision", default=LiteConfig.precision, choices=("auto", *PRECISIONS),
+                   help=f"LiteRT variant (default {LiteConfig.precision}); auto: the fastest within 1 point PCK@0.2 "
+                        "of Keras (exports and checks them all on first use)")
