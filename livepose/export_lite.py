@@ -2,8 +2,8 @@
 
 Why LiteRT: on these CPUs it runs the network faster than TensorFlow (docs: ../shared/notes/inference-speed.md).
 Four variants: float32; float16 weights; "dynamic", int8 weights with activations quantised on the fly per
-batch (no calibration; XNNPACK's qd8 kernels, about 12 % faster than float32 here); full-integer int8
-calibrated on real person crops (the fastest, and the furthest from Keras). A fixed batch dimension halves the time against a dynamic one, so each
+batch (no calibration; XNNPACK's qd8 kernels; against float32 it measured both faster and slower here);
+full-integer int8 calibrated on real person crops (the fastest, and the furthest from Keras). A fixed batch dimension halves the time against a dynamic one, so each
 batch size gets its own file. The ImageNet normalisation is part of the graph: the runtime feeds raw pixels, and
 the int8 input quantisation (calibrated on [0, 255]) is then exact.
 

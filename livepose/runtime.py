@@ -145,7 +145,10 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
     weights = resolve_weights(spec)
     out_dir = lite_dir(weights, input_size)
     manifest = read_manifest(out_dir)
-    wanted = cfg.precisions if precision == "auto" else (precision,)
+    if precision == "auto":   # choose among what `livepose export` made; export a first pair only if none
+        wanted = () if manifest["variants"] else cfg.auto_precisions
+    else:
+        wanted = (precision,)
     missing = [p for p in wanted if p not in manifest["variants"]]
     if precision == "auto" and "int8" in missing and not has_calibration_data(default_data_root()):
         log.warning("no real person crops at %s to calibrate int8: choosing among float variants only",
@@ -186,7 +189,8 @@ def resolve_runtime(runtime: str, spec: str, input_size: tuple[int, int] | None 
     if variants if precision == "auto" else precision in variants:
         return "litert"
     log.info("running on Keras; `livepose export --model %s --precision %s` once makes the LiteRT runtime "
-             "available (about 2x faster on CPU)", spec, "fp32" if precision == "auto" else precision)
+             "available (about 3x faster on CPU)", spec,
+             ",".join(LiteConfig.auto_precisions) if precision == "auto" else precision)
     return "keras"
 
 
