@@ -306,7 +306,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="'default' (shipped weights) or a .npz weights file")
     p.add_argument("--precision", default=",".join(d.precisions), help="comma-separated: " + ",".join(PRECISIONS))
     p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="fixed batch sizes, e.g. 1,2,4")
-    p.add_argument("--input-size", help="network input HxW, e.g. 192x144 (default: the weights' own size)")
+    p.add_argument("--input-size", help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
     p.add_argument("--out-dir", type=Path, help="where the .tflite files and manifest.json go "
                    "(default: the cache the runtime reads, $LIVEPOSE_CACHE/lite/<weights sha>/<HxW>)")
     p.add_argument("--data", type=Path, default=None, help="real data root for calibration and the accuracy check "
