@@ -3,9 +3,10 @@
 Why LiteRT: on these CPUs it runs the network faster than TensorFlow (docs: ../shared/notes/inference-speed.md).
 Four variants: float32; float16 weights; "dynamic", int8 weights with activations quantised on the fly per
 batch (no calibration; XNNPACK's qd8 kernels; against float32 it measured both faster and slower here);
-full-integer int8 calibrated on real person crops (the fastest, and the furthest from Keras). A fixed batch dimension halves the time against a dynamic one, so each
-batch size gets its own file. The ImageNet normalisation is part of the graph: the runtime feeds raw pixels, and
-the int8 input quantisation (calibrated on [0, 255]) is then exact.
+full-integer int8 calibrated on real person crops (the fastest, and the furthest from Keras). A fixed batch
+dimension halves the time against a dynamic one, so each batch size gets its own file. The ImageNet normalisation
+is part of the graph: the runtime feeds raw pixels, and the int8 input quantisation (calibrated on [0, 255]) is
+then exact.
 
 Every exported variant is compared with the Keras model on real people with ground-truth boxes (images_gt and
 the JHMDB clip) and timed; the figures go into ``manifest.json`` beside the files, from which
@@ -306,7 +307,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="'default' (shipped weights) or a .npz weights file")
     p.add_argument("--precision", default=",".join(d.precisions), help="comma-separated: " + ",".join(PRECISIONS))
     p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="fixed batch sizes, e.g. 1,2,4")
-    p.add_argument("--input-size", help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
+    p.add_argument("--input-size",
+                   help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
     p.add_argument("--out-dir", type=Path, help="where the .tflite files and manifest.json go "
                    "(default: the cache the runtime reads, $LIVEPOSE_CACHE/lite/<weights sha>/<HxW>)")
     p.add_argument("--data", type=Path, default=None, help="real data root for calibration and the accuracy check "

@@ -96,7 +96,7 @@ class BackgroundDetector:
 
     def collect(self) -> tuple[list, float] | None:
         """(detections, ms the call took) once the call in flight has finished, else None."""
-        if self._future is None or not self._future.done():
+        if self._future is None or self.busy:
             return None
         future, self._future = self._future, None
         return future.result()

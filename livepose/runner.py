@@ -26,7 +26,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a pipeline (run, bench, app)."""
     p.add_argument("--model", default="default", help="'default' (shipped weights), a .npz file, a torch "
                    "checkpoint (.pth/.pth.tar) or a name from `livepose weights list`")
-    p.add_argument("--input-size", help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
+    p.add_argument("--input-size",
+                   help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
     p.add_argument("--filter", choices=("kalman", "oneeuro", "none"), default=SmoothConfig.method)
     p.add_argument("--no-smooth", action="store_true", help="same as --filter none")
     p.add_argument("--process-noise", type=float, default=SmoothConfig.process_noise)

@@ -198,10 +198,11 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     """--runtime / --precision, for every command that builds a network."""
     p.add_argument("--runtime", choices=RUNTIMES, default=LiteConfig.runtime,
                    help="auto (default): LiteRT when `livepose export` has made it for these weights, else "
-                        "Keras; keras (TensorFlow); litert (exports once into the cache if needed, about 2x "
+                        "Keras; keras (TensorFlow); litert (exports once into the cache if needed, about 3x "
                         "faster on CPU)")
     from livepose.export_lite import PRECISIONS
 
     p.add_argument("--precision", default=LiteConfig.precision, choices=("auto", *PRECISIONS),
-                   help=f"LiteRT variant (default {LiteConfig.precision}); auto: the fastest within 1 point PCK@0.2 "
-                        "of Keras (exports and checks them all on first use)")
+                   help=f"LiteRT variant (default {LiteConfig.precision}); auto: the fastest exported variant within "
+                        f"1 point PCK@0.2 of Keras (exports and checks {','.join(LiteConfig.auto_precisions)} on "
+                        "first use when none is exported)")
