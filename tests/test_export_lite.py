@@ -165,3 +165,20 @@ def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_pat
     monkeypatch.setattr("importlib.util.find_spec",
                         lambda name, *a: None if name == "ai_edge_litert" else real_find_spec(name, *a))
     assert resolve_runtime("auto", str(weights)) == "keras"
+
+
+def test_auto_exports_only_fp32_and_int8_when_nothing_is_exported(exported, tmp_path, monkeypatch):
+    """First use of --precision auto exports the pair in LiteConfig.auto_precisions, not every variant."""
+    weights, out, _ = exported
+    monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
+    asked = []
+
+    def fake_export(weights_path, out_dir, input_size, cfg, *args, **kwargs):
+        asked.append(cfg.precisions)
+        shutil.copytree(out, out_dir, dirs_exist_ok=True)
+        return read_manifest(out_dir)
+
+    monkeypatch.setattr("livepose.export_lite.export", fake_export)
+    net = load_litenet(str(weights))
+    assert asked == [LiteConfig.auto_precisions] == [("fp32", "int8")]
+    assert choose_precision(read_manifest(lite_dir(weights))) in net.name
