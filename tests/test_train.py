@@ -91,6 +91,30 @@ def test_ctrl_c_during_training_saves_a_checkpoint_to_resume_from(shared_data, t
     assert resumed.manager.latest_checkpoint is not None and int(resumed.step) == 1
 
 
+def test_sigterm_stops_livepose_train_with_a_checkpoint(shared_data, tmp_path, monkeypatch):
+    """`kill PID` reaches a background run (which ignores SIGINT) and saves like Ctrl-C; the handler is restored."""
+    import os
+    import signal
+
+    from livepose.cli import main
+    from livepose.train import loop
+
+    real_batches = loop.batches
+
+    def one_batch_then_sigterm(*args, **kwargs):
+        yield next(real_batches(*args, **kwargs))
+        os.kill(os.getpid(), signal.SIGTERM)
+        yield next(real_batches(*args, **kwargs))
+
+    monkeypatch.setattr(loop, "batches", one_batch_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    work = tmp_path / "work"
+    args = ["train", "--config", str(ROOT / "configs/tiny.json"), "--data", str(shared_data), "--workdir", str(work)]
+    assert main(args) == 130
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert int(loop._Trainer(json.loads((ROOT / "configs/tiny.json").read_text()), (128, 96), work).step) == 1
+
+
 def test_teacher_fixes_a_swapped_leg_chain_on_a_real_label(shared_data):
     """LSP annotators swap whole limbs; a teacher that clearly disagrees by exactly that swap corrects it."""
     from livepose.train.teacher import fix_side_swaps, merge_with_gt
