@@ -301,7 +301,8 @@ def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool
         rows[f"livepose {mode} raw"] = temporal_metrics(kps, gt, cfg)
         for method in ("kalman", "oneeuro"):
             smoothed = smooth_stream(kps, scores, ds.fps, replace(base, method=method))
-            rows[f"livepose {mode} {method}"] = temporal_metrics(smoothed, gt, cfg)
+            rows[f"livepose {mode} {method}"] = {**temporal_metrics(smoothed, gt, cfg),
+                                                 "lag_behind_raw_frames": _lag(kps, smoothed, np.isfinite(kps).all(-1))}
         sweeps[mode] = tradeoff(kps, scores, gt, ds.fps, base, cfg)
     if rival:
         rows["mediapipe tracking"] = temporal_metrics(rival_stream(images), gt, cfg)
@@ -341,11 +342,12 @@ def report(name: str, r: dict, cfg: EvalConfig) -> str:
         return "\n".join([f"{name}: {r['images']} images, {r['people']} people",
                           format_table(["metric", *heads], summary), "",
                           format_table([f"PCK@{a0} per joint", *heads], joints)])
-    keys = ["accel_error_px", "jitter_px", "jitter_norm", "lag_frames", *[f"pck@{a}" for a in cfg.pck_alphas]]
-    rows = [[k] + [v[c] for c in keys] for k, v in r["temporal"].items()]
+    keys = ["accel_error_px", "jitter_px", "jitter_norm", "lag_frames", "lag_behind_raw_frames",
+            *[f"pck@{a}" for a in cfg.pck_alphas]]
+    rows = [[k] + [v.get(c, float("nan")) for c in keys] for k, v in r["temporal"].items()]
     return "\n".join([f"{name}: {r['frames']} frames at {r['fps']:g} fps (GT on every frame)",
-                      format_table(["stream", "accel err px", "jitter px", "jitter/torso", "lag frames",
-                                    *[f"PCK@{a}" for a in cfg.pck_alphas]], rows)])
+                      format_table(["stream", "accel err px", "jitter px", "jitter/torso", "lag vs GT frames",
+                                    "lag vs raw frames", *[f"PCK@{a}" for a in cfg.pck_alphas]], rows)])
 
 
 def plot_tradeoff(results: dict, path: Path) -> None:

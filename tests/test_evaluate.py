@@ -69,6 +69,10 @@ def test_eval_images_and_clip_writes_sane_json(shared_data, small_weights, tmp_p
     assert finite_in(rows["livepose gt raw"]["jitter_px"], 0, 1e4)
     for row in rows.values():
         assert row["pck@0.2"] is None or 0 <= row["pck@0.2"] <= 1
+    for name, row in rows.items():   # the smoothed streams also say how far they trail the raw one
+        assert ("lag_behind_raw_frames" in row) == name.endswith(("kalman", "oneeuro"))
+    lag = rows["livepose gt kalman"]["lag_behind_raw_frames"]
+    assert lag is None or finite_in(lag, -5, 5)      # None: no joint smoothed on two frames in a row (low scores)
     sweep = clip["tradeoff"]["gt"]
     assert {p["method"] for p in sweep} == {"kalman", "oneeuro"} and len(sweep) > 10
     assert plot.stat().st_size > 10_000
@@ -106,3 +110,4 @@ def test_trained_model_is_accurate_on_the_jhmdb_clip(shared_data, tmp_path):
     assert rows["livepose gt kalman"]["pck@0.5"] >= rows["livepose gt raw"]["pck@0.5"] - 0.05
     assert rows["livepose gt kalman"]["jitter_px"] < rows["livepose gt raw"]["jitter_px"]
     assert np.isfinite(rows["livepose gt kalman"]["lag_frames"])
+    assert 0 <= rows["livepose gt kalman"]["lag_behind_raw_frames"] <= 1
