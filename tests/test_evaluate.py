@@ -14,10 +14,6 @@ from livepose.zoo import ASSETS, SHIPPED
 
 JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/gt.pose17.json"
 TRAINED = ASSETS / SHIPPED["default"]
-QUALITY_GAP = ("issue #4: the shipped weights (about 14 epochs on 2 CPU cores) score PCK@0.5 0.73 raw on the JHMDB clip "
-               "and smoothing their noisy joints costs 5.4 points (0.727 -> 0.673); the accuracy goal is open work")
-
-
 def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
     """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
     d = json.loads(src.read_text())
@@ -100,7 +96,6 @@ def test_mediapipe_mapping_scores_high_on_the_jhmdb_clip(shared_data, small_weig
 
 
 @pytest.mark.skipif(not TRAINED.exists(), reason=f"trained weights {TRAINED.name} not shipped yet")
-@pytest.mark.xfail(reason=QUALITY_GAP, strict=False)
 def test_trained_model_is_accurate_on_the_jhmdb_clip(shared_data, tmp_path):
     out = tmp_path / "clip.json"
     assert cli(["eval", str(shared_data / JHMDB), "--boxes", "gt", "--no-rival", "--json", str(out)]) == 0

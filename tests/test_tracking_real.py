@@ -28,9 +28,10 @@ def test_one_person_keeps_one_id_through_a_real_clip(shared_data):
     assert all(len(i) == 1 for i in shown) and len({i[0] for i in shown}) == 1, ids
 
 
-@pytest.mark.xfail(reason="issue #4: with the shipped weights (JHMDB clip PCK@0.2 0.425 raw) smoothing averages "
-                          "right and wrong detections of a joint: PCK@0.2 0.425 -> 0.408 while the acceleration error "
-                          "falls 41 %; a more accurate network is needed for the 1-point budget", strict=False)
+@pytest.mark.xfail(reason="issue #5: with the shipped v4 weights the raw stream (acceleration error 27.4 px) is "
+                          "already near the floor set by the jumpy GT itself (MediaPipe: 22.5), so Kalman cuts it 18 %, "
+                          "not 20 %, and PCK@0.2 goes 0.487 -> 0.458 (bootstrap 95 % interval -5.8 to +0.6 points on "
+                          "these 40 frames)", strict=False)
 def test_kalman_cuts_acceleration_error_on_a_gt_clip(shared_data):
     """JHMDB clip (GT every frame): Kalman lowers acceleration error vs GT, PCK@0.2 within 1 point of raw."""
     from livepose.evaluate import load_dataset, raw_stream, smooth_stream, temporal_metrics
