@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
@@ -35,7 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
-    return int(module.main(cmd_parser.parse_args(argv[1:])) or 0)
+    args = cmd_parser.parse_args(argv[1:])
+    if threading.current_thread() is not threading.main_thread():   # signal handlers live on the main thread
+        return int(module.main(args) or 0)
+    # SIGTERM (`kill`, a service manager) stops a command like Ctrl-C: outputs are finalised, training checkpoints.
+    # A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(module.main(args) or 0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
 
 
 
-V2_WEIGHTS_SHA256 = "21e265b0a4a823094e52e7fd371b34f9ebde7c329083c6161b1d8ff9b260abbb"   # shipped in 92ddff6
+V3_WEIGHTS_SHA256 = "a2007bd17bfa6dc895bfeb353ba2f6c548419a48af9b514aae1d4e5b24ee0167"   # shipped in f959344
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout of livepose (init_rev reads history)")
@@ -169,7 +169,7 @@ def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path):
 
     config = json.loads((ROOT / "configs/train_resnet18.json").read_text())
     path = loop.init_weights(config, tmp_path / "work")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == V2_WEIGHTS_SHA256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == V3_WEIGHTS_SHA256
     with pytest.raises(FileNotFoundError, match="git revision 0000000"):
         loop.init_weights({**config, "init_rev": "0000000"}, tmp_path / "work")
     assert loop.init_weights({"init": "some.npz"}, tmp_path) == Path("some.npz")

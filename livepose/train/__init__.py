@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -26,10 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-only", action="store_true", help="export the latest checkpoint without training")
 
 
-def _interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from livepose.train.labels import build_samples
@@ -47,15 +42,10 @@ def main(args: argparse.Namespace) -> int:
         if config["phases"][phase].get("export"):
             export(model, model_cfg, Path(config["phases"][phase]["export"]))
 
-    # SIGTERM (`kill`) stops the run like Ctrl-C, with a checkpoint: a background job started from a script
-    # ignores SIGINT, so SIGTERM is the signal that reaches it.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         model, model_cfg = train(config, samples, workdir, args.max_minutes, on_phase_end=phase_done)
     except KeyboardInterrupt:
         print(f"livepose train: interrupted; checkpoint saved in {workdir}; run the same command to resume")
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     export(model, model_cfg, args.export or Path(config["export"]))
     return 0
