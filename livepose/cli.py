@@ -7,6 +7,7 @@ Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import signal
 import sys
@@ -38,18 +39,28 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
-    if threading.current_thread() is not threading.main_thread():   # signal handlers live on the main thread
+    with _sigterm_as_ctrl_c():
         return int(module.main(args) or 0)
-    # SIGTERM (`kill`, a service manager) stops a command like Ctrl-C: outputs are finalised, training checkpoints.
-    # A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (`kill`, a service manager) stops a command like Ctrl-C: outputs are finalised, training checkpoints.
+
+    A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it. Handlers live
+    on the main thread only; elsewhere (a command run from a worker thread) SIGTERM keeps its own handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        return int(module.main(args) or 0)
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupt(signum: int, frame) -> None:
+def _raise_keyboard_interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 

@@ -258,6 +258,12 @@ def temporal_metrics(pred: np.ndarray, gt: np.ndarray, cfg: EvalConfig) -> dict:
     return out
 
 
+def smoothed_metrics(raw: np.ndarray, smoothed: np.ndarray, gt: np.ndarray, cfg: EvalConfig) -> dict:
+    """temporal_metrics of a smoothed stream, plus how many frames it trails the raw stream it came from."""
+    return {**temporal_metrics(smoothed, gt, cfg),
+            "lag_behind_raw_frames": _lag(raw, smoothed, np.isfinite(raw).all(axis=-1))}
+
+
 def _lag(gt: np.ndarray, pred: np.ndarray, valid: np.ndarray) -> float:
     """Lag of the prediction behind the GT; NaN when no joint was predicted on consecutive frames."""
     try:
@@ -285,9 +291,8 @@ def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, ba
     for method, knob, values in sweeps:
         for v in values:
             smooth_cfg = replace(base, method=method, **{knob: float(v)})
-            smoothed = smooth_stream(kps, scores, fps, smooth_cfg)
-            points.append({"method": method, "knob": knob, "value": float(v), **temporal_metrics(smoothed, gt, cfg),
-                           "lag_behind_raw_frames": _lag(kps, smoothed, np.isfinite(kps).all(-1))})
+            m = smoothed_metrics(kps, smooth_stream(kps, scores, fps, smooth_cfg), gt, cfg)
+            points.append({"method": method, "knob": knob, "value": float(v), **m})
     return points
 
 
@@ -302,8 +307,7 @@ def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool
         rows[f"livepose {mode} raw"] = temporal_metrics(kps, gt, cfg)
         for method in ("kalman", "oneeuro"):
             smoothed = smooth_stream(kps, scores, ds.fps, replace(base, method=method))
-            rows[f"livepose {mode} {method}"] = {**temporal_metrics(smoothed, gt, cfg),
-                                                 "lag_behind_raw_frames": _lag(kps, smoothed, np.isfinite(kps).all(-1))}
+            rows[f"livepose {mode} {method}"] = smoothed_metrics(kps, smoothed, gt, cfg)
         sweeps[mode] = tradeoff(kps, scores, gt, ds.fps, base, cfg)
     if rival:
         rows["mediapipe tracking"] = temporal_metrics(rival_stream(images), gt, cfg)

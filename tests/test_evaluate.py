@@ -14,6 +14,8 @@ from livepose.zoo import ASSETS, SHIPPED
 
 JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/gt.pose17.json"
 TRAINED = ASSETS / SHIPPED["default"]
+
+
 def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
     """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
     d = json.loads(src.read_text())
