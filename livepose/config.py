@@ -233,7 +233,10 @@ class BenchConfig:
 class EvalConfig:
     """`livepose eval` defaults."""
 
-    pck_alphas: tuple[float, ...] = (0.2, 0.5)  # also reported: 0.5 x torso is about JHMDB's 0.2 x box size
+    pck_alphas: tuple[float, ...] = (0.2, 0.5)  # PCK x torso size (the LSP convention; images and sequences)
+    pck_box_alphas: tuple[float, ...] = (0.2,)  # sequences also: PCK x GT box size (the JHMDB / Penn Action one)
+    bootstrap_block: int = 5              # frames per block when bootstrapping a smoother's accel-error change
+    bootstrap_draws: int = 5000
     match_min_oks: float = 0.1            # detector boxes: a prediction matches a GT person (Hungarian on OKS) above this
     kalman_measurement_noise: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 35.0)
     kalman_process_noise: tuple[float, ...] = (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)

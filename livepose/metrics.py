@@ -10,7 +10,9 @@ available the diagonal of the box around the visible keypoints is used instead.
 
 PCK@alpha uses the torso size of each ground-truth instance: the mean of the labelled torso diagonals (shoulder to
 opposite hip, the LSP / Yang & Ramanan convention); if neither diagonal is labelled, the mean of the labelled torso
-sides (shoulder to hip of the same side); with no torso at all the instance is not scored.
+sides (shoulder to hip of the same side); with no torso at all the instance is not scored. ``norm="box"`` uses the
+longer side of the box around the labelled GT joints instead: the convention of the JHMDB and Penn Action video
+benchmarks (their "PCK@0.2"; MMPose calls the torso version of it "tPCK").
 """
 
 from __future__ import annotations
@@ -93,11 +95,41 @@ def jitter(points: np.ndarray, valid: np.ndarray | None = None, size: np.ndarray
                       np.nanmean(acc, axis=0), int(ok.sum()))
 
 
+def acceleration_errors(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """|acc(pred) - acc(gt)| per middle frame and joint in px/frame^2: (T-2, J), NaN where not computable."""
+    diff = second_difference(pred, valid) - second_difference(gt, valid)
+    return np.linalg.norm(diff, axis=-1)
+
+
 def acceleration_error(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Mean |acc(pred) - acc(gt)| in px/frame^2 (the "accel error" of temporal pose papers)."""
-    diff = second_difference(pred, valid) - second_difference(gt, valid)
     with warnings_ignored():
-        return float(np.nanmean(np.linalg.norm(diff, axis=-1)))
+        return float(np.nanmean(acceleration_errors(pred, gt, valid)))
+
+
+def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, block: int = 5, draws: int = 5000, level: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """Confidence interval of mean(b) - mean(a) for per-frame values of two streams of the same frames.
+
+    Moving-block bootstrap over frames (blocks of ``block`` consecutive frames, resampled with replacement):
+    neighbouring frames of a video are correlated, so resampling single frames would understate the spread.
+    NaN entries (frames where either value is missing) are left out of each draw's means.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = len(a)
+    if not ok.any():
+        return float("nan"), float("nan")
+    block = max(1, min(block, n))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(draws, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
+    w = ok[idx]
+    diff = np.where(ok, b - a, 0.0)[idx]
+    means = (diff * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return float(lo), float(hi)
 
 
 def rmse(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> float:
@@ -178,11 +210,24 @@ class PCK:
     scored: int               # number of (instance, joint) pairs scored
 
 
-def pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2) -> PCK:
-    """PCK@alpha: a joint is correct when within alpha x torso size of the GT. ``pred`` (N, J, 2), ``gt`` (N, J, 3)."""
+def gt_box_size(gt: np.ndarray) -> np.ndarray:
+    """Longer side of the box around each instance's labelled joints: (...,), NaN when none is labelled."""
+    pts = _masked(gt, np.asarray(gt)[..., 2] > 0)
+    with warnings_ignored():
+        return np.nanmax(np.nanmax(pts, axis=-2) - np.nanmin(pts, axis=-2), axis=-1)
+
+
+PCK_NORMS = {"torso": torso_size, "box": gt_box_size}
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2, norm: str = "torso") -> PCK:
+    """PCK@alpha: a joint is correct when within alpha x the instance's size (``norm``: "torso" or "box", see the
+    module docstring) of the GT. ``pred`` (N, J, 2), ``gt`` (N, J, 3)."""
+    if norm not in PCK_NORMS:
+        raise ValueError(f"PCK norm must be one of {tuple(PCK_NORMS)}, got {norm!r}")
     gt = np.asarray(gt, np.float64).reshape(-1, *np.shape(gt)[-2:])
     pred = np.asarray(pred, np.float64)[..., :2].reshape(len(gt), -1, 2)
-    size = torso_size(gt)
+    size = PCK_NORMS[norm](gt)
     scored = (gt[..., 2] > 0) & np.isfinite(size)[:, None]
     dist = np.linalg.norm(pred - gt[..., :2], axis=-1)
     correct = scored & (dist <= alpha * size[:, None])     # NaN predictions count as wrong

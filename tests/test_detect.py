@@ -13,6 +13,8 @@ squats 1.0 / 0.62, images_gt tiles=2 0.68 / 0.70. Recall >= 0.9 at IoU 0.5 is no
 * the GT boxes differ in kind from a silhouette box: JHMDB's leave the head out, Human3.6M's are padded
   squares, and the segmentation model (made for video calls) merges people who touch or misses distant limbs,
   so a share of correct detections sits at IoU 0.3-0.5 (recall at IoU 0.3: JHMDB 0.975, images_gt tiles=2 0.85).
+  On the JHMDB clip the GT joints themselves are off the person in some frames: against boxes built the same way
+  from MediaPipe's landmarks the recall is 0.95 (see the test on it below).
 So the IoU-0.5 recall floors below are regression guards set under the measured figures, and the property the
 top-down pipeline actually needs is asserted at 0.9: the padded crop region built from a matched detection
 (``crop.box_to_region``) holds >= 90 % of that person's labelled keypoints ("crop coverage"), on the
@@ -174,6 +176,37 @@ def test_jhmdb_clip_single_person(shared_data, detector):
     assert result["people"] == 40
     assert result["crop_coverage"] >= COVER_FRACTION
     assert result["recall"] >= 0.8           # measured 0.85; see the module docstring for why not 0.9
+
+
+def test_jhmdb_misses_are_frames_where_the_gt_box_disagrees_with_mediapipe(shared_data, detector):
+    """Why the JHMDB clip's recall stays under 0.9: in the frames the detector misses at IoU 0.5, the GT box itself
+    disagrees with an independent model's. MediaPipe's landmarks of the same joints, boxed the same way as the
+    pose17 GT (joint box padded 10 %), are matched by the detector in >= 90 % of the frames (measured 0.95); the
+    GT's joints lie far from the person in some frames (frame 14: arms spread level while the keeper's arms are
+    raised; frame 2: the left hip above the shoulders). Measured: the detector misses 6 frames; in 5 of them GT and
+    MediaPipe boxes overlap at IoU 0.23-0.48."""
+    from livepose.rival import MediaPipePose
+    from livepose.train.data import keypoint_box
+
+    frames = list(load_gt(shared_data, f"{JHMDB}/gt.pose17.json"))
+    with MediaPipePose(tracking=True) as pose:
+        landmarks = [pose(image) for image, _ in frames]
+    det_gt, det_mp, gt_mp = [], [], []
+    for (image, people), found in zip(frames, landmarks):
+        assert found is not None, "MediaPipe lost the goalkeeper"
+        gt = np.array(people[0]["keypoints"], np.float64)
+        mp_box = keypoint_box(np.c_[found[:, :2], gt[:, 2]])[None]     # the same joints as the GT has
+        boxes = np.array([d.box_xywh for d in detector(image)]).reshape(-1, 4)
+        gt_box = np.array([people[0]["bbox"]])
+        det_gt.append(box_iou(gt_box, boxes).max(initial=0.0))
+        det_mp.append(box_iou(mp_box, boxes).max(initial=0.0))
+        gt_mp.append(box_iou(gt_box, mp_box)[0, 0])
+    det_gt, det_mp, gt_mp = map(np.array, (det_gt, det_mp, gt_mp))
+    missed = det_gt < MATCH_IOU
+    print(f"\nrecall vs GT boxes {1 - missed.mean():.3f}, vs MediaPipe boxes {(det_mp >= MATCH_IOU).mean():.3f}; "
+          f"GT-MediaPipe IoU in the missed frames {np.round(gt_mp[missed], 2).tolist()}")
+    assert (det_mp >= MATCH_IOU).mean() >= 0.9
+    assert missed.any() and (gt_mp[missed] < MATCH_IOU).mean() >= 0.6
 
 
 def test_squats_video_pseudo_gt(shared_data, detector):

@@ -79,6 +79,36 @@ def test_pck_torso_fallback_and_unscorable():
     assert M.pck(no_torso[None, :, :2], no_torso[None]).scored == 0
 
 
+def test_pck_box_norm_hand_computed():
+    """JHMDB's convention: 0.2 x the longer side of the labelled joints' box (here 100 x 40 -> 20 px)."""
+    gt = _gt_with({LEFT_SHOULDER: (0.0, 0.0), RIGHT_HIP: (100.0, 40.0), 7: (50.0, 20.0)})
+    assert M.gt_box_size(gt) == pytest.approx(100.0)
+    pred = gt[:, :2].copy()
+    pred[7, 0] += 19.0      # inside 20 px
+    pred[RIGHT_HIP, 1] += 21.0      # outside
+    assert M.pck(pred[None], gt[None], 0.2, norm="box").overall == pytest.approx(2 / 3)
+    # the torso (shoulder to opposite hip, 107.7 px) gives a threshold of 21.5 px: all three inside
+    assert M.pck(pred[None], gt[None], 0.2).overall == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="norm"):
+        M.pck(pred[None], gt[None], 0.2, norm="height")
+
+
+def test_paired_bootstrap_ci_covers_the_true_shift():
+    """Streams that differ by a constant shift of -2: the interval is that shift; noise around it is bracketed."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(10.0, 1.0, 200)
+    lo, hi = M.paired_bootstrap_ci(a, a - 2.0)
+    assert lo == pytest.approx(-2.0) and hi == pytest.approx(-2.0)
+    b = a - 2.0 + rng.normal(0.0, 1.0, 200)
+    lo, hi = M.paired_bootstrap_ci(a, b, block=5)
+    assert lo < np.mean(b - a) < hi and hi - lo < 0.6 and hi < 0
+    with_gaps = b.copy()
+    with_gaps[::7] = np.nan                     # missing frames are left out, not counted as zero
+    lo2, hi2 = M.paired_bootstrap_ci(a, with_gaps, block=5)
+    assert lo2 < np.nanmean(with_gaps - a) < hi2
+    assert all(np.isnan(M.paired_bootstrap_ci(a, np.full(200, np.nan))))
+
+
 def test_acceleration_hand_computed():
     t = np.arange(6, dtype=float)
     traj = np.zeros((6, NUM_KEYPOINTS, 2))

@@ -157,7 +157,7 @@ def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
 
 
 
-V3_WEIGHTS_SHA256 = "a2007bd17bfa6dc895bfeb353ba2f6c548419a48af9b514aae1d4e5b24ee0167"   # shipped in f959344
+V4_WEIGHTS_SHA256 = "27ad1eb6c377bb4b7a4ba468c60de7d186e1be27c59302b99e20f6db503cd5d5"   # shipped in d7c208c
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout of livepose (init_rev reads history)")
@@ -169,7 +169,7 @@ def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path):
 
     config = json.loads((ROOT / "configs/train_resnet18.json").read_text())
     path = loop.init_weights(config, tmp_path / "work")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == V3_WEIGHTS_SHA256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == V4_WEIGHTS_SHA256
     with pytest.raises(FileNotFoundError, match="git revision 0000000"):
         loop.init_weights({**config, "init_rev": "0000000"}, tmp_path / "work")
     assert loop.init_weights({"init": "some.npz"}, tmp_path) == Path("some.npz")
