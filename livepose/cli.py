@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
     "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
     "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
+    "cameras": ("livepose.cameras", "list the cameras that open, with the mode each opens in"),
 }
 
 

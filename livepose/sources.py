@@ -156,16 +156,35 @@ def _backend(cfg: SourceConfig) -> int:
     return BACKENDS[cfg.backend]
 
 
-def list_cameras(max_index: int = 10, cfg: SourceConfig = SourceConfig()) -> list[int]:
-    """Camera indices below max_index that open; [] when there are none."""
+@dataclass(frozen=True)
+class CameraInfo:
+    """A camera that opens, and the mode the driver opens it in (before any resolution or fps is asked for)."""
+
+    index: int
+    width: int
+    height: int
+    fps: float                # 0 when the driver does not say
+
+
+def probe_cameras(max_index: int = 10, cfg: SourceConfig = SourceConfig()) -> list[CameraInfo]:
+    """The cameras below index ``max_index`` that open with ``cfg.backend``; [] when there are none."""
     found = []
     with _quiet_opencv():
         for index in range(max_index):
             cap = cv2.VideoCapture(index, _backend(cfg))
-            if cap.isOpened():
-                found.append(index)
-            cap.release()
+            try:
+                if cap.isOpened():
+                    found.append(CameraInfo(index, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                                            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                                            float(cap.get(cv2.CAP_PROP_FPS) or 0.0)))
+            finally:
+                cap.release()
     return found
+
+
+def list_cameras(max_index: int = 10, cfg: SourceConfig = SourceConfig()) -> list[int]:
+    """Camera indices below max_index that open; [] when there are none."""
+    return [camera.index for camera in probe_cameras(max_index, cfg)]
 
 
 class FrameSource:

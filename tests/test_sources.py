@@ -3,6 +3,7 @@ and a simulated camera that fails and comes back."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import threading
 import time
@@ -399,6 +400,38 @@ def test_live_latest_frame_wins_and_close_joins_quickly(real_frames):
 def test_unopened_capture_is_camera_unavailable():
     with pytest.raises(CameraUnavailable, match="did not open"):
         open_source(3, capture_factory=ClosedCapture)
+
+
+def test_livepose_cameras_lists_what_opens_and_says_when_nothing_does(monkeypatch, capsys):
+    """The real probe first (no camera on CI machines: exit 1 and a message), then a driver with camera 1 only."""
+    from livepose import cameras, sources
+    from livepose.cli import main
+
+    real = sources.probe_cameras(3)
+    if not real:
+        assert main(["cameras", "--max-index", "3"]) == 1
+        assert "no camera opens at indices 0-2" in capsys.readouterr().err
+
+    class OnlyCameraOne(FakeCamera):
+        opened: list[int] = []
+
+        def __init__(self, index, backend):
+            super().__init__([], period=1 / 30)
+            self.index = index
+            OnlyCameraOne.opened.append(index)
+
+        def isOpened(self):
+            return self.index == 1
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FRAME_WIDTH: 640.0, cv2.CAP_PROP_FRAME_HEIGHT: 480.0}.get(prop, super().get(prop))
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", OnlyCameraOne)
+    assert sources.probe_cameras(4) == [sources.CameraInfo(1, 640, 480, pytest.approx(30.0))]
+    assert sources.list_cameras(4) == [1] and OnlyCameraOne.opened[:4] == [0, 1, 2, 3]
+    assert cameras.main(argparse.Namespace(max_index=4, backend="any")) == 0
+    out = capsys.readouterr().out
+    assert "640x480" in out and "30.0" in out and out.split("\n")[2].split()[0] == "1"
 
 
 def test_stream_path_reads_a_real_video_through_ffmpeg_then_gives_up_at_its_end(shared_data):
