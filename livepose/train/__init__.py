@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def default_workdir(name: str) -> Path:
-    base = Path(os.environ.get("LIVEPOSE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "livepose")
-    return base / "train" / name
+    """Checkpoints live in livepose's cache (outside the repo), beside the downloaded and exported models."""
+    from livepose.weights.registry import cache_dir
+
+    return cache_dir() / "train" / name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
