@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.max_index < 1:
+        print(f"livepose cameras: --max-index must be at least 1, got {args.max_index}", file=sys.stderr)
+        return 2
     cameras = probe_cameras(args.max_index, replace(SourceConfig(), backend=args.backend))
     if not cameras:
         print(f"livepose cameras: no camera opens at indices 0-{args.max_index - 1} with backend "

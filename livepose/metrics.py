@@ -65,13 +65,17 @@ def _pair_distance(points: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.n
         return np.nanmean(d, axis=-1)
 
 
+def _extent(points: np.ndarray) -> np.ndarray:
+    """Width and height of the box around the non-NaN points of each instance: (..., 2), NaN when there are none."""
+    with warnings_ignored():
+        return np.nanmax(points, axis=-2) - np.nanmin(points, axis=-2)
+
+
 def body_size(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Torso diagonal per frame, or the visible keypoints' box diagonal where no diagonal is available: (T,)."""
     pts = _masked(points, valid)
     torso = _pair_distance(pts, TORSO_DIAGONALS)
-    with warnings_ignored():
-        box = np.linalg.norm(np.nanmax(pts, axis=-2) - np.nanmin(pts, axis=-2), axis=-1)
-    return np.where(np.isfinite(torso), torso, box)
+    return np.where(np.isfinite(torso), torso, np.linalg.norm(_extent(pts), axis=-1))
 
 
 @dataclass(frozen=True)
@@ -212,9 +216,8 @@ class PCK:
 
 def gt_box_size(gt: np.ndarray) -> np.ndarray:
     """Longer side of the box around each instance's labelled joints: (...,), NaN when none is labelled."""
-    pts = _masked(gt, np.asarray(gt)[..., 2] > 0)
     with warnings_ignored():
-        return np.nanmax(np.nanmax(pts, axis=-2) - np.nanmin(pts, axis=-2), axis=-1)
+        return np.nanmax(_extent(_masked(gt, np.asarray(gt)[..., 2] > 0)), axis=-1)
 
 
 PCK_NORMS = {"torso": torso_size, "box": gt_box_size}

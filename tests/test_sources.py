@@ -407,6 +407,8 @@ def test_livepose_cameras_lists_what_opens_and_says_when_nothing_does(monkeypatc
     from livepose import cameras, sources
     from livepose.cli import main
 
+    assert main(["cameras", "--max-index", "0"]) == 2
+    assert "--max-index must be at least 1, got 0" in capsys.readouterr().err
     real = sources.probe_cameras(3)
     if not real:
         assert main(["cameras", "--max-index", "3"]) == 1
