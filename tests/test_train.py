@@ -157,19 +157,43 @@ def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
 
 
 
-V4_WEIGHTS_SHA256 = "27ad1eb6c377bb4b7a4ba468c60de7d186e1be27c59302b99e20f6db503cd5d5"   # shipped in d7c208c
+#: the warm-start asset each shipped config names, by its sha256 (v4 shipped in d7c208c, v5 in af89076)
+INIT_WEIGHTS_SHA256 = {
+    "train_resnet18.json": "27ad1eb6c377bb4b7a4ba468c60de7d186e1be27c59302b99e20f6db503cd5d5",
+    "train_resnet18_256x192.json": "6a4b3a34c9febc48207bc30efea7cccc8dcff14e8b2f8faf95dbfc5426dafb4a",
+}
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout of livepose (init_rev reads history)")
-def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path):
+@pytest.mark.parametrize("name", sorted(INIT_WEIGHTS_SHA256))
+def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path, name):
     """Each run exports over the asset it started from; ``init_rev`` keeps the chain reproducible."""
     import hashlib
 
     from livepose.train import loop
 
-    config = json.loads((ROOT / "configs/train_resnet18.json").read_text())
+    config = json.loads((ROOT / "configs" / name).read_text())
     path = loop.init_weights(config, tmp_path / "work")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == V4_WEIGHTS_SHA256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == INIT_WEIGHTS_SHA256[name]
     with pytest.raises(FileNotFoundError, match="git revision 0000000"):
         loop.init_weights({**config, "init_rev": "0000000"}, tmp_path / "work")
     assert loop.init_weights({"init": "some.npz"}, tmp_path) == Path("some.npz")
+
+
+def test_mixed_bfloat16_trains_in_bfloat16_and_leaves_the_process_in_float32(tmp_path):
+    """The 256x192 config trains under mixed_bfloat16; weights (and so checkpoints and exports) stay float32."""
+    from livepose.model import keras, tf
+    from livepose.train import loop
+
+    config = {**json.loads((ROOT / "configs/tiny.json").read_text()), "precision": "mixed_bfloat16"}
+    trainer = loop._Trainer(config, (128, 96), tmp_path / "work")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    conv = trainer.model.get_layer("conv1")
+    assert (conv.compute_dtype, conv.kernel.dtype) == ("bfloat16", "float32")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 128, 96, 3)).astype(np.float32))
+    y = tf.constant(rng.uniform(size=(2, 32, 24, 17)).astype(np.float32))
+    before = trainer.model.get_layer("final_layer").get_weights()[0].copy()
+    loss = float(trainer.train_step(x, y, tf.ones((2, 17))))
+    assert np.isfinite(loss) and loss > 0
+    assert not np.array_equal(trainer.model.get_layer("final_layer").get_weights()[0], before)

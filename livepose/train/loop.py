@@ -62,12 +62,26 @@ def phase_at(phases: list[dict], step: int) -> tuple[int, int]:
     return len(phases), end
 
 
+def _build(cfg: ModelConfig, precision: str) -> keras.Model:
+    """The network under a Keras dtype policy, e.g. "mixed_bfloat16" (about 1.5x faster on CPUs with AVX512_BF16).
+
+    The policy is set only while the layers are built, so the rest of the process keeps float32. Weights stay
+    float32 under a mixed policy, so checkpoints and exports do not depend on it.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return build_simplebaseline(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 class _Trainer:
     """Model, optimiser and checkpoint for one input size."""
 
     def __init__(self, config: dict, input_hw: tuple[int, int], workdir: Path) -> None:
         self.cfg = ModelConfig(depth=config["depth"], input_size=input_hw)
-        self.model = build_simplebaseline(self.cfg)
+        self.model = _build(self.cfg, config.get("precision", "float32"))
         total = sum(p["steps"] for p in config["phases"])
         self.schedule = keras.optimizers.schedules.CosineDecay(config["lr"], max(total, 1),
                                                                alpha=config["lr_end"] / config["lr"])
