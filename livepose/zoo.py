@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: name -> shipped weights file (trained in-house, see README "Model card").
 SHIPPED = {
-    # The 128x96 checkpoint is the default for now: at this stage of training it is both more accurate
-    # (PCK@0.2 0.095 vs 0.044 on images_gt, GT boxes) and 2.3x faster than the 256x192 fine-tune.
+    # The 128x96 checkpoint (v5) stays the default: the 256x192 one (v6, fine-tuned from it) is better on
+    # still images (images_gt PCK@0.2 0.510 vs 0.423, GT boxes) but worse on the one video with GT (JHMDB,
+    # the live pipeline's boxes: 0.277 vs 0.373), its confidences run at about half of v5's (so the score
+    # thresholds drop many of its joints), and a crop costs about 4x. README "Model card" has the figures.
     "default": "simplebaseline_r18_128x96.npz",
     "r18-128x96": "simplebaseline_r18_128x96.npz",
     "r18-256x192": "simplebaseline_r18_256x192.npz",
