@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-app": ("livepose.app.bench", "measure the display fps of the real window replaying a video live"),
     "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
+    "calibrate": ("livepose.calibrate", "scale a weights file's keypoint confidences to match the default's"),
     "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
     "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
     "cameras": ("livepose.cameras", "list the cameras that open, with the mode each opens in"),

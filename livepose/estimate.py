@@ -19,7 +19,7 @@ from livepose.decode import decode_heatmaps, flip_heatmaps, heatmap_to_image
 @dataclass
 class Estimate:
     keypoints: np.ndarray                  # (N, 17, 2) image pixels
-    scores: np.ndarray                     # (N, 17) heatmap peak values in [0, 1]
+    scores: np.ndarray                     # (N, 17) heatmap peaks x the weights' score_scale, clipped to [0, 1]
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -48,6 +48,7 @@ class PoseEstimator:
             heatmaps = 0.5 * (heatmaps + flip_heatmaps(self.net(np.ascontiguousarray(crops[:, :, ::-1]))))
         t2 = time.perf_counter()
         coords, scores = decode_heatmaps(heatmaps, self.decode_cfg)
+        scores = np.minimum(scores * self.net.score_scale, 1.0)
         keypoints = heatmap_to_image(coords, centres, sizes, self.net.heatmap_size)
         t3 = time.perf_counter()
         return Estimate(keypoints, scores, {"crop": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3,

@@ -104,9 +104,11 @@ class PoseNet:
     the next compiled size and the padding is dropped from the output.
     """
 
-    def __init__(self, model: keras.Model, batch_sizes: tuple[int, ...] = (1, 2, 4, 8), name: str = "") -> None:
+    def __init__(self, model: keras.Model, batch_sizes: tuple[int, ...] = (1, 2, 4, 8), name: str = "",
+                 score_scale: float = 1.0) -> None:
         self.model = model
         self.name = name or model.name
+        self.score_scale = score_scale    # multiplies heatmap peaks into confidences (see livepose.calibrate)
         self.batch_sizes = tuple(sorted(batch_sizes))
         h, w = model.input_shape[1:3]
         self.input_size = (int(h), int(w))
@@ -155,6 +157,10 @@ def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConf
     for layer in model.layers:
         for i, w in enumerate(layer.get_weights()):
             arrays[f"{layer.name}/{i}"] = w.astype(dtype)
+    _savez_atomic(path, arrays)
+
+
+def _savez_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     tmp = f"{os.fspath(path)}.tmp.npz"
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
@@ -165,6 +171,17 @@ def read_npz_meta(path: str | os.PathLike) -> dict:
 
     with np.load(path, allow_pickle=False) as data:
         return json.loads(bytes(data["__meta__"]).decode())
+
+
+def write_npz_meta(path: str | os.PathLike, **updates) -> None:
+    """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = {**json.loads(bytes(arrays["__meta__"]).decode()), **updates}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    _savez_atomic(path, arrays)
 
 
 def load_weights_npz(model: keras.Model, path: str | os.PathLike) -> None:

@@ -33,12 +33,14 @@ class Signature:
 class LiteNet:
     """One LiteRT interpreter per exported fixed batch size; same ``__call__`` and attributes as PoseNet."""
 
-    def __init__(self, files: dict[int, Path], num_threads: int = LiteConfig.num_threads, name: str = "") -> None:
+    def __init__(self, files: dict[int, Path], num_threads: int = LiteConfig.num_threads, name: str = "",
+                 score_scale: float = 1.0) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         if not files:
             raise ValueError("LiteNet needs at least one .tflite file")
         self.name = name or Path(next(iter(files.values()))).stem
+        self.score_scale = score_scale
         self._runners: dict[int, tuple] = {}
         shapes = set()
         for batch, path in sorted(files.items()):
@@ -139,6 +141,7 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
                  cfg: LiteConfig = LiteConfig()) -> LiteNet:
     """A LiteNet for a shipped name or ``.npz`` file, exporting into the cache on first use."""
     from livepose.export_lite import PRECISIONS, default_data_root, export, has_calibration_data, read_manifest
+    from livepose.model import read_npz_meta
 
     if precision != "auto" and precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
@@ -163,7 +166,8 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
     stem = Path(manifest["weights"]).stem
     size = manifest["input_size"]
     log.info("LiteRT %s, batch sizes %s, accuracy %s", chosen, sorted(files), json.dumps(variant["accuracy"]))
-    return LiteNet(files, cfg.num_threads, name=f"{stem}@{size[0]}x{size[1]}-litert-{chosen}")
+    return LiteNet(files, cfg.num_threads, name=f"{stem}@{size[0]}x{size[1]}-litert-{chosen}",
+                   score_scale=read_npz_meta(weights).get("score_scale", 1.0))
 
 
 def resolve_runtime(runtime: str, spec: str, input_size: tuple[int, int] | None = None,

@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: name -> shipped weights file (trained in-house, see README "Model card").
 SHIPPED = {
-    # The 128x96 checkpoint (v5) stays the default: the 256x192 one (v6, fine-tuned from it) is better on
-    # still images (images_gt PCK@0.2 0.510 vs 0.423, GT boxes) but worse on the one video with GT (JHMDB,
-    # the live pipeline's boxes: 0.277 vs 0.373), its confidences run at about half of v5's (so the score
-    # thresholds drop many of its joints), and a crop costs about 4x. README "Model card" has the figures.
+    # The 128x96 checkpoint (v5) stays the default: the 256x192 one (v6, fine-tuned from it, confidences
+    # calibrated to v5's) is better on still images (images_gt PCK@0.2 0.510 vs 0.423, GT boxes) but still behind
+    # on the one video with GT (JHMDB, the live pipeline's boxes: 0.358 vs 0.373, PCK@0.5 0.660 vs 0.767), and a
+    # crop costs about 4x. README "Model card" has the figures.
     "default": "simplebaseline_r18_128x96.npz",
     "r18-128x96": "simplebaseline_r18_128x96.npz",
     "r18-256x192": "simplebaseline_r18_256x192.npz",
@@ -66,7 +66,7 @@ def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = Non
         model = build_simplebaseline(cfg)
         load_weights_npz(model, path)
         name = f"{path.stem}" + ("" if size == tuple(meta["input_size"]) else f"@{size[0]}x{size[1]}")
-        return PoseNet(model, batch_sizes, name=name)
+        return PoseNet(model, batch_sizes, name=name, score_scale=meta.get("score_scale", 1.0))
     from livepose.weights import load_model  # torch checkpoints and registry names
 
     model = load_model(spec, input_size=input_size)

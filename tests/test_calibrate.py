@@ -1,0 +1,80 @@
+"""Per-weights confidence scale: stored in the .npz, applied by both runtimes, fitted by `livepose calibrate`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from livepose.cli import main as cli
+from livepose.zoo import ASSETS, SHIPPED
+
+WIDE = ASSETS / SHIPPED["r18-256x192"]
+
+
+def test_score_scale_is_stored_in_the_weights_and_multiplies_the_peaks(small_weights, tmp_path):
+    from livepose.estimate import PoseEstimator
+    from livepose.model import read_npz_meta, write_npz_meta
+    from livepose.zoo import load_posenet
+
+    path = tmp_path / "scaled.npz"
+    shutil.copy(small_weights, path)
+    write_npz_meta(path, score_scale=3.0)
+    assert read_npz_meta(path) == {**read_npz_meta(small_weights), "score_scale": 3.0}
+    with np.load(small_weights) as before, np.load(path) as after:
+        assert sorted(before.files) == sorted(after.files)
+        assert all(np.array_equal(before[k], after[k]) for k in before.files if k != "__meta__")
+
+    plain, scaled = load_posenet(str(small_weights), batch_sizes=(1,)), load_posenet(str(path), batch_sizes=(1,))
+    assert (plain.score_scale, scaled.score_scale) == (1.0, 3.0)
+    image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+    box = np.array([[100, 40, 90, 160]], np.float32)
+    a, b = PoseEstimator(plain)(image, box), PoseEstimator(scaled)(image, box)
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    np.testing.assert_allclose(b.scores, np.minimum(3.0 * a.scores, 1.0), rtol=1e-6)
+
+
+def test_litert_net_reads_the_scale_of_its_weights(small_weights, tmp_path):
+    from livepose.model import write_npz_meta
+    from livepose.runtime import load_litenet
+
+    path = tmp_path / "scaled.npz"
+    shutil.copy(small_weights, path)
+    write_npz_meta(path, score_scale=2.5)
+    assert load_litenet(str(path), precision="fp32").score_scale == 2.5
+
+
+def test_calibrate_matches_the_default_median_confidence_on_real_people(shared_data, tmp_path):
+    """v6 peaks at about 0.6x the default on the same GT boxes; after calibration the medians agree."""
+    from livepose.calibrate import labelled_peaks
+    from livepose.evaluate import load_dataset
+    from livepose.model import read_npz_meta, write_npz_meta
+    from livepose.zoo import load_posenet
+
+    src = shared_data / "images_gt" / "annotations.pose17.json"
+    d = json.loads(src.read_text())
+    d["images"] = d["images"][::3]                          # 7 of the 21 images keep the test short
+    for item in d["images"]:
+        item["file"] = str(src.parent / item["file"])
+    subset = tmp_path / "subset.pose17.json"
+    subset.write_text(json.dumps(d))
+    path = tmp_path / "v6.npz"
+    shutil.copy(WIDE, path)
+    write_npz_meta(path, score_scale=9.0)                   # an earlier scale is ignored, not compounded
+
+    assert cli(["calibrate", str(subset), "--model", str(path)]) == 0
+    scale = read_npz_meta(path)["score_scale"]
+    assert 1.2 <= scale <= 2.5, scale
+    entries = list(zip(load_dataset(subset).entries, load_dataset(subset).images()))
+    ref = np.median(labelled_peaks(load_posenet("default", batch_sizes=(1, 8)), entries))
+    got = np.median(labelled_peaks(load_posenet(str(path), batch_sizes=(1, 8)), entries))
+    assert got == pytest.approx(ref, rel=0.01)
+    assert cli(["calibrate", str(subset), "--model", "r18-256x192"]) == 2     # a name, not a file: refused
+
+
+def test_shipped_256x192_weights_carry_their_calibration():
+    from livepose.model import read_npz_meta
+
+    assert 1.2 <= read_npz_meta(WIDE)["score_scale"] <= 2.5
