@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -56,3 +57,14 @@ def make_pipeline(weights: Path, cfg=None):
     net = load_posenet(str(weights), batch_sizes=(1, 2, 4, 8))
     net.warmup()
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
+
+
+def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
+    """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
+    d = json.loads(src.read_text())
+    key = "frames" if "frames" in d else "images"
+    d[key] = keep(d[key])
+    for item in d[key]:
+        item["file"] = str(src.parent / item["file"])
+    dest.write_text(json.dumps(d))
+    return dest

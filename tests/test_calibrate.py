@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 
+from conftest import relocated
 from livepose.cli import main as cli
 from livepose.zoo import ASSETS, SHIPPED
 
@@ -53,13 +53,8 @@ def test_calibrate_matches_the_default_median_confidence_on_real_people(shared_d
     from livepose.model import read_npz_meta, write_npz_meta
     from livepose.zoo import load_posenet
 
-    src = shared_data / "images_gt" / "annotations.pose17.json"
-    d = json.loads(src.read_text())
-    d["images"] = d["images"][::3]                          # 7 of the 21 images keep the test short
-    for item in d["images"]:
-        item["file"] = str(src.parent / item["file"])
-    subset = tmp_path / "subset.pose17.json"
-    subset.write_text(json.dumps(d))
+    subset = relocated(shared_data / "images_gt" / "annotations.pose17.json", tmp_path / "subset.pose17.json",
+                       lambda images: images[::3])      # 7 of the 21 images keep the test short
     path = tmp_path / "v6.npz"
     shutil.copy(WIDE, path)
     write_npz_meta(path, score_scale=9.0)                   # an earlier scale is ignored, not compounded
@@ -67,7 +62,8 @@ def test_calibrate_matches_the_default_median_confidence_on_real_people(shared_d
     assert cli(["calibrate", str(subset), "--model", str(path)]) == 0
     scale = read_npz_meta(path)["score_scale"]
     assert 1.2 <= scale <= 2.5, scale
-    entries = list(zip(load_dataset(subset).entries, load_dataset(subset).images()))
+    ds = load_dataset(subset)
+    entries = list(zip(ds.entries, ds.images()))
     ref = np.median(labelled_peaks(load_posenet("default", batch_sizes=(1, 8)), entries))
     got = np.median(labelled_peaks(load_posenet(str(path), batch_sizes=(1, 8)), entries))
     assert got == pytest.approx(ref, rel=0.01)

@@ -9,22 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import relocated
 from livepose.cli import main as cli
 from livepose.zoo import ASSETS, SHIPPED
 
 JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/gt.pose17.json"
 TRAINED = ASSETS / SHIPPED["default"]
-
-
-def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
-    """A copy of a pose17 file at ``dest`` with absolute image paths, holding the items ``keep`` picks."""
-    d = json.loads(src.read_text())
-    key = "frames" if "frames" in d else "images"
-    d[key] = keep(d[key])
-    for item in d[key]:
-        item["file"] = str(src.parent / item["file"])
-    dest.write_text(json.dumps(d))
-    return dest
 
 
 def image_subset(shared_data: Path, folder: Path, subsets: tuple[str, ...]) -> Path:
