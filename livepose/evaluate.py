@@ -428,11 +428,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         paths = find_datasets(args.dataset)
         datasets = [load_dataset(p) for p in paths]
+        pipeline, model_name = build_pipeline(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"livepose eval: {exc}", file=sys.stderr)
         return 2
     modes = BOX_MODES if args.boxes == "both" else (args.boxes,)
-    pipeline, model_name = build_pipeline(args)
     from livepose.smooth import SmoothingBank
 
     # Raw keypoints only (no filter even in the background); the filters are applied offline to the raw stream.

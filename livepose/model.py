@@ -7,7 +7,10 @@ to one into that layout. Layer names are the PyTorch state-dict keys with dots t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zipfile
+import zlib
 from dataclasses import replace
 from typing import Callable
 
@@ -166,10 +169,22 @@ def _savez_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _open_npz(path: str | os.PathLike):
+    """``np.load`` of a weights file, where a damaged file is a clear ValueError, not a zipfile traceback."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            yield data
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable weights .npz, truncated or corrupt ({exc})") from exc
+    except KeyError as exc:
+        raise ValueError(f"{path}: not a livepose weights .npz (no {exc} entry)") from exc
+
+
 def read_npz_meta(path: str | os.PathLike) -> dict:
     import json
 
-    with np.load(path, allow_pickle=False) as data:
+    with _open_npz(path) as data:
         return json.loads(bytes(data["__meta__"]).decode())
 
 
@@ -177,16 +192,16 @@ def write_npz_meta(path: str | os.PathLike, **updates) -> None:
     """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
     import json
 
-    with np.load(path, allow_pickle=False) as data:
+    with _open_npz(path) as data:
         arrays = {k: data[k] for k in data.files}
-    meta = {**json.loads(bytes(arrays["__meta__"]).decode()), **updates}
+        meta = {**json.loads(bytes(data["__meta__"]).decode()), **updates}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     _savez_atomic(path, arrays)
 
 
 def load_weights_npz(model: keras.Model, path: str | os.PathLike) -> None:
     """Load a file written by :func:`save_weights_npz`; every layer and shape must match."""
-    with np.load(path, allow_pickle=False) as data:
+    with _open_npz(path) as data:
         names = {k for k in data.files if k != "__meta__"}
         for layer in model.layers:
             current = layer.get_weights()

@@ -90,7 +90,12 @@ def main(args: argparse.Namespace) -> int:
     except SourceError as exc:
         print(f"livepose run: {exc}", file=sys.stderr)
         return 2
-    pipeline, model_name = build_pipeline(args)
+    try:
+        pipeline, model_name = build_pipeline(args)
+    except (FileNotFoundError, ValueError) as exc:     # missing, damaged or foreign weights: the source is let go
+        source.close()
+        print(f"livepose run: {exc}", file=sys.stderr)
+        return 2
     render_cfg = replace(RenderConfig(), show_raw=args.show_raw)
     total = source.frame_count if args.max_frames is None else min(args.max_frames, source.frame_count or args.max_frames)
     n = 0

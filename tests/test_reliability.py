@@ -175,3 +175,32 @@ def test_no_thread_left_behind_by_worker(shared_data, small_weights):
     assert time.monotonic() - t0 < 1.5
     assert results and not worker.is_alive()
     assert set(threading.enumerate()) - before == set()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "foreign"])
+def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, small_weights, tmp_path, damage, capsys):
+    """A cut download, flipped bytes, or a zip that is not a livepose .npz: one line, exit 2, no output file."""
+    import zipfile
+
+    from livepose.cli import main as cli
+
+    data = small_weights.read_bytes()
+    bad = tmp_path / f"{damage}.npz"
+    if damage == "truncated":
+        bad.write_bytes(data[: len(data) // 2])
+    elif damage == "corrupt":
+        mid = len(data) // 2
+        bad.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 4096]) + data[mid + 4096:])
+    else:
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("something.npy", b"not weights")
+    before = bad.read_bytes()
+    keypoints = tmp_path / "k.jsonl"
+    video = shared_data / "videos" / "posetrack18_000001_mpiinew_test.mp4"
+    assert cli(["run", str(video), "--model", str(bad), "--keypoints", str(keypoints)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"livepose run: {bad}: not a") and "Traceback" not in err, err
+    assert not keypoints.exists() and not list(tmp_path.glob("k.partial*"))
+    assert cli(["calibrate", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"livepose calibrate: {bad}: not a")
+    assert bad.read_bytes() == before                     # calibrate rewrites in place only after a clean read
