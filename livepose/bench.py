@@ -173,14 +173,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
 
 
-def measure(args: argparse.Namespace, video: Path) -> dict:
+def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) -> dict:
     from livepose.detect import make_detector
     from livepose.pipeline import STAGES
-    from livepose.runner import build_pipeline
 
     cfg = BenchConfig()
     people = tuple(int(v) for v in str(args.people).split(",") if v.strip())
-    pipeline, model_name = build_pipeline(args)
     if pipeline.cfg.detect.num_threads != args.threads:
         pc = pipeline.cfg
         pipeline.detector = make_detector(replace(
@@ -266,16 +264,22 @@ def main(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"livepose bench: {exc}", file=sys.stderr)
         return 2
-    return measure_and_report(args, Path(video), measure, report)
+    return measure_and_report(args, Path(video), measure, report, "livepose bench")
 
 
-def measure_and_report(args: argparse.Namespace, video: Path, measure_fn, report_fn) -> int:
-    """The tail every speed command shares: check the video, measure under the thread budget, print, save."""
+def measure_and_report(args: argparse.Namespace, video: Path, measure_fn, report_fn, prog: str) -> int:
+    """The tail every speed command shares: check the video, load the model, measure under the thread budget,
+    print, save. ``measure_fn(args, video, pipeline, model_name)`` does the measuring."""
+    from livepose.runner import load_pipeline
+
     if not video.is_file():
-        print(f"livepose: video {video} does not exist; pass VIDEO", file=sys.stderr)
+        print(f"{prog}: video {video} does not exist; pass VIDEO", file=sys.stderr)
         return 2
-    with thread_budget(args.threads):
-        m = measure_fn(args, video)
+    with thread_budget(args.threads):      # before the model loads: TF's thread pools are fixed at first use
+        loaded = load_pipeline(args, prog)
+        if loaded is None:
+            return 2
+        m = measure_fn(args, video, *loaded)
     print(report_fn(m))
     if args.json:
         write_json(args.json, m)

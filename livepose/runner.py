@@ -66,6 +66,16 @@ def build_pipeline(args: argparse.Namespace):
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
 
 
+def load_pipeline(args: argparse.Namespace, prog: str):
+    """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights are one line on
+    stderr and ``None``, not a traceback, so every command that loads a model fails the same clear way."""
+    try:
+        return build_pipeline(args)
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, image folder, camera index (0) or /dev/videoN, or stream URL")
     p.add_argument("--out", type=Path, help="annotated video (.mp4, or .avi to survive a crash)")
@@ -90,12 +100,11 @@ def main(args: argparse.Namespace) -> int:
     except SourceError as exc:
         print(f"livepose run: {exc}", file=sys.stderr)
         return 2
-    try:
-        pipeline, model_name = build_pipeline(args)
-    except (FileNotFoundError, ValueError) as exc:     # missing, damaged or foreign weights: the source is let go
+    loaded = load_pipeline(args, "livepose run")
+    if loaded is None:          # the source is let go
         source.close()
-        print(f"livepose run: {exc}", file=sys.stderr)
         return 2
+    pipeline, model_name = loaded
     render_cfg = replace(RenderConfig(), show_raw=args.show_raw)
     total = source.frame_count if args.max_frames is None else min(args.max_frames, source.frame_count or args.max_frames)
     n = 0

@@ -60,7 +60,7 @@ def soak(pipeline, video: str, seconds: float, sample_every_s: float = 5.0, warm
 
 
 def main(argv: list[str] | None = None) -> int:
-    from livepose.runner import add_model_arguments, build_pipeline
+    from livepose.runner import add_model_arguments, load_pipeline
 
     p = argparse.ArgumentParser(prog="python -m livepose.soak", description=__doc__.splitlines()[0])
     p.add_argument("video")
@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     add_model_arguments(p)
     args = p.parse_args(argv)
-    pipeline, name = build_pipeline(args)
+    loaded = load_pipeline(args, "livepose soak")
+    if loaded is None:
+        return 2
+    pipeline, name = loaded
     report = {"model": name, **soak(pipeline, args.video, args.minutes * 60, args.sample_every)}
     summary = {k: v for k, v in report.items() if k != "samples"}
     print(json.dumps(summary, indent=2))

@@ -204,3 +204,14 @@ def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, s
     assert cli(["calibrate", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"livepose calibrate: {bad}: not a")
     assert bad.read_bytes() == before                     # calibrate rewrites in place only after a clean read
+    from livepose.soak import main as soak
+
+    bench_json = tmp_path / "bench.json"
+    for prog, argv in (("livepose bench", ["bench", str(video), "--no-rival", "--json", str(bench_json)]),
+                       ("livepose bench-app", ["bench-app", str(video), "--json", str(bench_json)])):
+        assert cli([*argv, "--model", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{prog}: {bad}: not a") and "Traceback" not in err, err
+    assert not bench_json.exists()
+    assert soak([str(video), "--minutes", "0.1", "--model", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"livepose soak: {bad}: not a")

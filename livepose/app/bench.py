@@ -75,16 +75,14 @@ class PaintCounter:
             self.painted.append((time.monotonic(), result.frame_age_ms, dict(result.timings_ms)))
 
 
-def measure(args: argparse.Namespace, video: Path) -> dict:
+def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) -> dict:
     from PyQt5.QtCore import QTimer
 
     from livepose.app.settings import AppSettings
     from livepose.app.window import MainWindow
     from livepose.qt import ensure_app
-    from livepose.runner import build_pipeline
 
     app = ensure_app()
-    pipeline, model_name = build_pipeline(args)
     pipeline.estimator.net.warmup()
     w, h = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="livepose-bench-app-") as tmp:
@@ -143,4 +141,5 @@ def main(args: argparse.Namespace) -> int:
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    return measure_and_report(args, Path(args.video or data_root() / DEFAULT_VIDEO), measure, report)
+    return measure_and_report(args, Path(args.video or data_root() / DEFAULT_VIDEO), measure, report,
+                              "livepose bench-app")

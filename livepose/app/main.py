@@ -66,16 +66,15 @@ def main(args: argparse.Namespace) -> int:
     from PyQt5.QtCore import QTimer
 
     from livepose.app.window import MainWindow
-    from livepose.runner import build_pipeline
+    from livepose.runner import load_pipeline
 
     settings = load_settings()
     args = merge_settings(args, settings)
     log.info("loading model %s", args.model)
-    try:
-        pipeline, model_name = build_pipeline(args)
-    except (OSError, ValueError) as exc:
-        print(f"livepose app: cannot load the model {args.model!r}: {exc}", file=sys.stderr)
+    loaded = load_pipeline(args, f"livepose app: cannot load the model {args.model!r}")
+    if loaded is None:
         return 2
+    pipeline, model_name = loaded
     pipeline.set_smoothing(dataclasses.replace(pipeline.bank.cfg, oneeuro_min_cutoff=settings.oneeuro_min_cutoff,
                                                oneeuro_beta=settings.oneeuro_beta))
     window = MainWindow(pipeline, model_name, settings)
