@@ -143,7 +143,7 @@ class LiteConfig:
     precisions: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
     runtime: str = "auto"                 # CLI/app default: LiteRT where an export of the weights is cached, else Keras
     precision: str = "auto"               # CLI/app default: the fastest exported variant within max_pck_loss
-    auto_precisions: tuple[str, ...] = ("fp32", "dynamic", "int8")  # what "auto" exports when nothing is yet
+    auto_precisions: tuple[str, ...] = ("fp32", "dynamic", "int8")  # what "auto" exports when no variant is yet
     batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)
     phase_deconv: bool = True             # deconvs as four 2x2 phase convolutions + depth_to_space (LiteRT runs it faster)
     calibration_crops: int = 64           # int8: real LSPet person crops for post-training quantisation

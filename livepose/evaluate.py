@@ -422,16 +422,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from livepose.runner import build_pipeline
+    from livepose.runner import load_pipeline
 
     cfg = EvalConfig()
     try:
         paths = find_datasets(args.dataset)
         datasets = [load_dataset(p) for p in paths]
-        pipeline, model_name = build_pipeline(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"livepose eval: {exc}", file=sys.stderr)
         return 2
+    loaded = load_pipeline(args, "livepose eval")
+    if loaded is None:
+        return 2
+    pipeline, model_name = loaded
     modes = BOX_MODES if args.boxes == "both" else (args.boxes,)
     from livepose.smooth import SmoothingBank
 

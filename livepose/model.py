@@ -181,11 +181,19 @@ def _open_npz(path: str | os.PathLike):
         raise ValueError(f"{path}: not a livepose weights .npz (no {exc} entry)") from exc
 
 
+#: what :func:`save_weights_npz` always writes: the architecture a weights file belongs to
+REQUIRED_META = ("depth", "num_joints", "input_size")
+
+
 def read_npz_meta(path: str | os.PathLike) -> dict:
     import json
 
     with _open_npz(path) as data:
-        return json.loads(bytes(data["__meta__"]).decode())
+        meta = json.loads(bytes(data["__meta__"]).decode())
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: not a livepose weights .npz (its metadata lacks {missing})")
+    return meta
 
 
 def write_npz_meta(path: str | os.PathLike, **updates) -> None:

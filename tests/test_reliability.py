@@ -177,9 +177,9 @@ def test_no_thread_left_behind_by_worker(shared_data, small_weights):
     assert set(threading.enumerate()) - before == set()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupt", "foreign"])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "foreign", "foreign-meta"])
 def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, small_weights, tmp_path, damage, capsys):
-    """A cut download, flipped bytes, or a zip that is not a livepose .npz: one line, exit 2, no output file."""
+    """A cut download, flipped bytes, a zip or an .npz that is not a livepose one: one line, exit 2, no output."""
     import zipfile
 
     from livepose.cli import main as cli
@@ -191,9 +191,11 @@ def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, s
     elif damage == "corrupt":
         mid = len(data) // 2
         bad.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 4096]) + data[mid + 4096:])
-    else:
+    elif damage == "foreign":
         with zipfile.ZipFile(bad, "w") as z:
             z.writestr("something.npy", b"not weights")
+    else:                                                   # an .npz with a __meta__ entry of another kind
+        np.savez(bad, __meta__=np.frombuffer(json.dumps({"format": "other"}).encode(), np.uint8))
     before = bad.read_bytes()
     keypoints = tmp_path / "k.jsonl"
     video = shared_data / "videos" / "posetrack18_000001_mpiinew_test.mp4"
@@ -203,6 +205,8 @@ def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, s
     assert not keypoints.exists() and not list(tmp_path.glob("k.partial*"))
     assert cli(["calibrate", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"livepose calibrate: {bad}: not a")
+    assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"livepose eval: {bad}: not a")
     assert bad.read_bytes() == before                     # calibrate rewrites in place only after a clean read
     from livepose.soak import main as soak
 
