@@ -19,6 +19,8 @@ import argparse
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +43,10 @@ LSPET = Path("train_pool") / "lspet" / "annotations.pose17.json"
 
 
 class CalibrationDataMissing(FileNotFoundError):
+    pass
+
+
+class ExportFailed(RuntimeError):
     pass
 
 
@@ -298,6 +304,30 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
     return manifest
 
 
+def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = None,
+                    cfg: LiteConfig = LiteConfig(), data_root: Path | None = None) -> dict:
+    """:func:`export`, run as `python -m livepose export` in a child process, for callers that go on running.
+
+    The converter's heap stays with the process that ran it: exporting the three "auto" variants of v5 in-process
+    measured 4.6 GB peak and 3.4 GB still resident afterwards. A subprocess (not multiprocessing) works from any
+    caller, including scripts without a ``__main__`` guard. Its log goes to stderr; its summary table is dropped.
+    """
+    command = [sys.executable, "-m", "livepose", "export", "--model", str(weights), "--out-dir", str(out_dir),
+               "--precision", ",".join(cfg.precisions), "--batch-sizes", ",".join(map(str, cfg.batch_sizes)),
+               "--threads", str(cfg.num_threads), "--calibration-crops", str(cfg.calibration_crops),
+               "--bench-runs", str(cfg.bench_runs)]
+    if input_size:
+        command += ["--input-size", f"{input_size[0]}x{input_size[1]}"]
+    if data_root:
+        command += ["--data", str(data_root)]
+    if not cfg.phase_deconv:
+        command.append("--no-phase-deconv")
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise ExportFailed(f"LiteRT export of {weights} failed (exit {done.returncode}; its error is above)")
+    return read_manifest(out_dir)
+
+
 def _parse_list(text: str, cast: type = str) -> tuple:
     return tuple(cast(v) for v in text.split(",") if v)
 
@@ -315,6 +345,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: ../shared/data or $LIVEPOSE_SHARED_DATA)")
     p.add_argument("--no-phase-deconv", action="store_true", help="keep Conv2DTranspose (slower in LiteRT)")
     p.add_argument("--threads", type=int, default=d.num_threads)
+    p.add_argument("--calibration-crops", type=int, default=d.calibration_crops,
+                   help="int8: real person crops for post-training quantisation")
+    p.add_argument("--bench-runs", type=int, default=d.bench_runs, help="timed invocations per batch size")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -327,11 +360,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"livepose export: unknown precision {unknown}; choose from {','.join(PRECISIONS)}")
         return 2
     cfg = replace(LiteConfig(), precisions=precisions, batch_sizes=_parse_list(args.batch_sizes, int),
-                  phase_deconv=not args.no_phase_deconv, num_threads=args.threads)
+                  phase_deconv=not args.no_phase_deconv, num_threads=args.threads,
+                  calibration_crops=args.calibration_crops, bench_runs=args.bench_runs)
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
-    weights = resolve_weights(args.model)
-    out_dir = args.out_dir or lite_dir(weights, size)
-    manifest = export(weights, out_dir, size, cfg, args.data)
+    try:
+        weights = resolve_weights(args.model)
+        out_dir = args.out_dir or lite_dir(weights, size)
+        manifest = export(weights, out_dir, size, cfg, args.data)
+    except (OSError, ValueError) as exc:     # missing, damaged or foreign weights; no calibration data for int8
+        print(f"livepose export: {exc}", file=sys.stderr)
+        return 2
     print(f"{out_dir}  (input {manifest['input_size'][0]}x{manifest['input_size'][1]}; ms per crop, "
           f"{cfg.num_threads} threads)")
     batches = [str(b) for b in cfg.batch_sizes]

@@ -67,11 +67,14 @@ def build_pipeline(args: argparse.Namespace):
 
 
 def load_pipeline(args: argparse.Namespace, prog: str):
-    """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights are one line on
-    stderr and ``None``, not a traceback, so every command that loads a model fails the same clear way."""
+    """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights (or a LiteRT export
+    of them that failed) are one line on stderr and ``None``, not a traceback, so every command that loads a model
+    fails the same clear way."""
+    from livepose.export_lite import ExportFailed
+
     try:
         return build_pipeline(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ExportFailed) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
 

@@ -140,7 +140,7 @@ def choose_precision(manifest: dict, max_pck_loss: float = LiteConfig.max_pck_lo
 def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = None, precision: str = "auto",
                  cfg: LiteConfig = LiteConfig()) -> LiteNet:
     """A LiteNet for a shipped name or ``.npz`` file, exporting into the cache on first use."""
-    from livepose.export_lite import PRECISIONS, default_data_root, export, has_calibration_data, read_manifest
+    from livepose.export_lite import PRECISIONS, default_data_root, export_in_child, has_calibration_data, read_manifest
     from livepose.model import read_npz_meta
 
     if precision != "auto" and precision not in PRECISIONS:
@@ -159,7 +159,7 @@ def load_litenet(spec: str = "default", input_size: tuple[int, int] | None = Non
         missing.remove("int8")
     if missing:
         log.info("exporting %s to LiteRT %s (once; cached in %s)", weights.name, ",".join(missing), out_dir)
-        manifest = export(weights, out_dir, input_size, replace(cfg, precisions=tuple(missing)))
+        manifest = export_in_child(weights, out_dir, input_size, replace(cfg, precisions=tuple(missing)))
     chosen = choose_precision(manifest, cfg.max_pck_loss) if precision == "auto" else precision
     variant = manifest["variants"][chosen]
     files = {int(b): out_dir / name for b, name in variant["files"].items()}

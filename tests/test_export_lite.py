@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import resource
 import shutil
 from dataclasses import replace
 
@@ -19,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from livepose.config import LiteConfig, ModelConfig
-from livepose.export_lite import calibration_crops, export, phase_deconv, read_manifest
+from livepose.export_lite import calibration_crops, export, export_in_child, phase_deconv, read_manifest
 from livepose.model import build_simplebaseline, save_weights_npz
 from livepose.runtime import LiteNet, choose_precision, lite_dir, load_litenet
 from livepose.zoo import load_posenet
@@ -47,7 +48,10 @@ def test_phase_deconv_equals_conv2dtranspose_bn_relu(hw):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, shared_data):
-    """fp32 at batch 1 and 2, then fp16, dynamic and int8 at batch 1 into the same folder (the manifest merges)."""
+    """fp32 at batch 1 and 2, then fp16, dynamic and int8 at batch 1 into the same folder (the manifest merges).
+
+    The second export runs as the runtime runs one on first use, in a spawned child: the children's CPU time
+    grows by what it spent, and what it wrote is what this process reads back."""
     tmp = tmp_path_factory.mktemp("lite")
     tf.keras.utils.set_random_seed(3)
     cfg = ModelConfig(input_size=SIZE)
@@ -56,8 +60,12 @@ def exported(tmp_path_factory, shared_data):
     out = tmp / "export"
     lite = LiteConfig(calibration_crops=8, bench_runs=2)
     export(weights, out, cfg=replace(lite, precisions=("fp32",), batch_sizes=(1, 2)), data_root=shared_data)
-    manifest = export(weights, out, cfg=replace(lite, precisions=("fp16", "dynamic", "int8"), batch_sizes=(1,)),
-                      data_root=shared_data)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    manifest = export_in_child(weights, out, cfg=replace(lite, precisions=("fp16", "dynamic", "int8"),
+                                                         batch_sizes=(1,)), data_root=shared_data)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert after.ru_utime - before.ru_utime > 1.0, "the export ran in this process, not in a child"
+    assert manifest == read_manifest(out)
     return weights, out, manifest
 
 
@@ -133,7 +141,7 @@ def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
     cache = lite_dir(weights)
     assert cache.parent.parent == tmp_path / "lite" and cache.name == "128x96"
     shutil.copytree(out, cache)
-    monkeypatch.setattr("livepose.export_lite.export", lambda *a, **k: pytest.fail("re-exported a cached model"))
+    monkeypatch.setattr("livepose.export_lite.export_in_child", lambda *a, **k: pytest.fail("re-exported a cached model"))
     net = load_litenet(str(weights), precision="fp16")
     assert net.batch_sizes == (1,) and "fp16" in net.name
     auto = load_litenet(str(weights), cfg=LiteConfig(precisions=("fp32", "fp16", "int8")))
@@ -178,7 +186,17 @@ def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, 
         shutil.copytree(out, out_dir, dirs_exist_ok=True)
         return read_manifest(out_dir)
 
-    monkeypatch.setattr("livepose.export_lite.export", fake_export)
+    monkeypatch.setattr("livepose.export_lite.export_in_child", fake_export)
     net = load_litenet(str(weights))
     assert asked == [LiteConfig.auto_precisions] == [("fp32", "dynamic", "int8")]
     assert choose_precision(read_manifest(lite_dir(weights))) in net.name
+
+
+def test_export_in_child_fails_clearly_and_writes_no_manifest(tmp_path):
+    from livepose.export_lite import ExportFailed
+
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ExportFailed, match="LiteRT export of .*damaged.npz failed"):
+        export_in_child(damaged, tmp_path / "out", cfg=replace(LiteConfig(), precisions=("fp32",), batch_sizes=(1,)))
+    assert not (tmp_path / "out" / "manifest.json").exists()

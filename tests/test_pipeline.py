@@ -43,8 +43,11 @@ def test_realtime_replay_drops_frames_with_a_slow_model(shared_data, small_weigh
     assert source.stats.frames_dropped > len(results), "a 50 fps clip through a >150 ms model must drop frames"
     indices = [r.frame.index for r in results]
     assert indices == sorted(indices) and indices[-1] - indices[0] > len(results)  # it skips ahead
-    ages = [r.frame_age_ms for r in results[2:]]
-    assert max(ages) < 1000, f"frame age must stay bounded, not grow: {ages}"
+    # Frame age = the wait for the newest frame + this frame's own processing. A queue would add the processing
+    # time of the frames ahead of it (>= 150 ms each here); bounding the rest, rather than the age itself, keeps the
+    # check true on a machine so loaded that the processing alone takes over a second (measured: 0-1 ms).
+    queued = [r.frame_age_ms - (r.timings_ms["total"] - r.timings_ms["capture_wait"]) for r in results[2:]]
+    assert max(queued) < 120, f"each processed frame must be the newest, not one that waited in a queue: {queued}"
 
 
 def test_every_result_carries_stage_timings_and_frame_age(shared_data, small_weights):
