@@ -190,13 +190,15 @@ class Pipeline:
                 if due and self.background.submit(self.detector, image):
                     self._frames_since_detect = 0
         boxes = rois if found is None else self._merge([d.box_xywh for d in found], rois)
-        est = self.estimator(image, np.array(boxes, np.float32).reshape(-1, 4))
+        crop_boxes = np.array(boxes, np.float32).reshape(-1, 4)
+        est = self.estimator(image, crop_boxes)
         timings.update(est.timings_ms)
         tt = time.perf_counter()
-        kp_boxes = np.array([self._pose_box(k, s, b) for k, s, b in zip(est.keypoints, est.scores, boxes)],
-                            np.float32).reshape(-1, 4)
-        tracks = self.tracker.update(kp_boxes, est.keypoints, est.scores, frame.source_time)
-        self._crop_boxes = {t.id: np.asarray(boxes[t.det_index], np.float32) for t in tracks if t.det_index >= 0}
+        # Identities follow the crop boxes (the detector's, or the ROIs from last frame's keypoints), not boxes
+        # around the new keypoints: those jump with every misplaced joint, which on a street clip of small people
+        # ended most tracks within a second (see Tracker).
+        tracks = self.tracker.update(crop_boxes, est.keypoints, est.scores, frame.source_time)
+        self._crop_boxes = {t.id: np.asarray(t.box, np.float32) for t in tracks if t.det_index >= 0}
         shown = [t for t in tracks if t.visible]
         timings["track"] = (time.perf_counter() - tt) * 1e3
         ts = time.perf_counter()
@@ -225,10 +227,6 @@ class Pipeline:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""
         box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)
         return None if box is None else expand_keypoint_box(box)
-
-    def _pose_box(self, keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        box = self._keypoint_box(keypoints, scores)
-        return np.asarray(fallback, np.float32) if box is None else box
 
 
 class PipelineWorker(threading.Thread):

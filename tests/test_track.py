@@ -133,3 +133,19 @@ def test_dissimilar_detection_starts_a_new_track(shared_data):
     assert tracker.similarity(boxes, kp, sc, 2 / FPS).shape == (2, 1)
     assert {t.id for t in tracks} == {a.id, a.id + 1}
     assert [t.misses for t in tracks if t.id == a.id] == [1]
+
+
+def test_keypoints_only_add_evidence_to_the_box_overlap():
+    """A small, roughly posed person's OKS is low even against their own pose a frame later; it must not pull a
+    well-overlapping pair under the match threshold, while agreeing keypoints still raise a pair above the IoU."""
+    tracker = Tracker(TrackConfig())
+    box = np.array([[100.0, 100.0, 30.0, 60.0]])
+    kp = np.random.default_rng(0).uniform([100, 100], [130, 160], (1, 17, 2))
+    sc = np.ones((1, 17))
+    tracker.update(box, kp, sc, 0.0)
+    moved = box + [[4.0, 0.0, 0.0, 0.0]]
+    iou = box_iou(box, moved)[0, 0]
+    scattered = tracker.similarity(moved, kp[:, ::-1], sc, 0.0)[0, 0]      # the same joints, every one misplaced
+    agreeing = tracker.similarity(moved, kp, sc, 0.0)[0, 0]                # every joint where it was
+    assert scattered == pytest.approx(iou) and scattered >= TrackConfig().min_iou
+    assert agreeing > iou
