@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: name -> shipped weights file (trained in-house, see README "Model card").
 SHIPPED = {
-    # The 128x96 checkpoint (v5) stays the default: the 256x192 one (v6, fine-tuned from it, confidences
-    # calibrated to v5's) is better on still images (images_gt PCK@0.2 0.510 vs 0.423, GT boxes) but still behind
-    # on the one video with GT (JHMDB, the live pipeline's boxes: 0.358 vs 0.373, PCK@0.5 0.660 vs 0.767), and a
-    # crop costs about 4x. README "Model card" has the figures.
+    # The 128x96 checkpoint (v5) stays the default: the 256x192 one (v10, trained from it through v6, confidences
+    # calibrated to v5's) is better on still images (images_gt PCK@0.2 0.552 vs 0.423, GT boxes) and level on the
+    # one video with GT at PCK@0.2 (JHMDB, the live pipeline's boxes: 0.377 vs 0.373) but behind at PCK@0.5 (0.683
+    # vs 0.779), and a crop costs about 4x. README "Model card" has the figures.
     "default": "simplebaseline_r18_128x96.npz",
     "r18-128x96": "simplebaseline_r18_128x96.npz",
     "r18-256x192": "simplebaseline_r18_256x192.npz",

@@ -47,7 +47,7 @@ def test_litert_net_reads_the_scale_of_its_weights(small_weights, tmp_path):
 
 
 def test_calibrate_matches_the_default_median_confidence_on_real_people(shared_data, tmp_path):
-    """v6 peaks at about 0.6x the default on the same GT boxes; after calibration the medians agree."""
+    """The 256x192 weights peak at 0.6-0.7x the default on the same GT boxes; after calibration the medians agree."""
     from livepose.calibrate import labelled_peaks
     from livepose.evaluate import load_dataset
     from livepose.model import read_npz_meta, write_npz_meta
@@ -55,7 +55,7 @@ def test_calibrate_matches_the_default_median_confidence_on_real_people(shared_d
 
     subset = relocated(shared_data / "images_gt" / "annotations.pose17.json", tmp_path / "subset.pose17.json",
                        lambda images: images[::3])      # 7 of the 21 images keep the test short
-    path = tmp_path / "v6.npz"
+    path = tmp_path / "wide.npz"
     shutil.copy(WIDE, path)
     write_npz_meta(path, score_scale=9.0)                   # an earlier scale is ignored, not compounded
 

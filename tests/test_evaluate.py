@@ -105,7 +105,8 @@ WIDE = ASSETS / SHIPPED["r18-256x192"]
 
 @pytest.mark.skipif(not (TRAINED.exists() and WIDE.exists()), reason="shipped weights missing")
 def test_shipped_256x192_model_beats_the_default_on_still_images(shared_data, tmp_path):
-    """v6 (256x192, fine-tuned from the 128x96 default) is the better model on images_gt's 37 people (README)."""
+    """v10 (256x192, trained on from v6, itself fine-tuned from the 128x96 default) is the better model on images_gt's
+    37 people (README)."""
     pck = {}
     for name in ("default", "r18-256x192"):
         out = tmp_path / f"{name}.json"
@@ -114,5 +115,5 @@ def test_shipped_256x192_model_beats_the_default_on_still_images(shared_data, tm
         acc = json.loads(out.read_text())["datasets"]["annotations"]["accuracy"]["livepose"]["gt"]
         assert acc["found"] == acc["people"] == 37
         pck[name] = acc["pck"]["0.2"]["overall"]
-    print(pck)                                      # measured 2026-12-02: default 0.423, r18-256x192 0.510
-    assert pck["r18-256x192"] >= 0.45 and pck["r18-256x192"] > pck["default"] + 0.03
+    print(pck)                                      # measured 2026-12-04: default 0.423, r18-256x192 (v10) 0.552
+    assert pck["r18-256x192"] >= 0.50 and pck["r18-256x192"] > pck["default"] + 0.08
