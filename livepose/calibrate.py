@@ -1,9 +1,10 @@
 """Make one weights file's keypoint confidences comparable to another's: ``livepose calibrate``.
 
 A keypoint's confidence is its heatmap's peak, and the thresholds that act on it (smoothing's ``min_score``, the
-renderer's, the crop tracker's ``min_keypoint_score``) were tuned on the default weights. How high a network's
+renderer's, the crop tracker's ``min_keypoint_score``) were tuned on the 128x96 weights (v5, the default until
+2026-12-04), so they are the reference. How high a network's
 peaks run depends on its training as much as on the image: v6, fine-tuned for 2,400 steps at a 64x48 heatmap, peaks
-at about half of what the 128x96 default does on the same people, so those thresholds would treat 23-40 % of its
+at about half of what the 128x96 model does on the same people, so those thresholds would treat 23-40 % of its
 keypoints on the JHMDB clip as missing. ``score_scale``, stored in the weights file, multiplies its peaks so that
 the median confidence of the labelled joints on the same ground-truth boxes matches the reference's. One number per
 file keeps the order of the scores (and every PCK on given boxes) as it was.
@@ -40,7 +41,7 @@ def median_ratio(reference: np.ndarray, model: np.ndarray) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, help="a *.pose17.json with GT people (e.g. images_gt/annotations.pose17.json)")
     p.add_argument("--model", required=True, help="the .npz weights file to calibrate (rewritten in place)")
-    p.add_argument("--reference", default="default", help="the weights whose confidences the thresholds fit")
+    p.add_argument("--reference", default="r18-128x96", help="the weights whose confidences the thresholds fit")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ def test_walkers_keep_their_ids_in_a_real_street_clip(shared_data):
 
     No GT ids exist for it, so the test asks what a viewer sees: most person-frames belong to tracks that last at
     least half a second (25 frames), and a track's box does not jump between frames, as it would when two people
-    swapped ids. Measured: 0.87 of 1,317 person-frames in tracks of >= 25 frames, 55 ids shown, 3 of 1,109 steps
-    over 0.5 box heights (largest 0.60). Before tracks followed the crop boxes and keypoints only added evidence
+    swapped ids. Measured with v5 (128x96): 0.87 of 1,317 person-frames in tracks of >= 25 frames, 55 ids shown, 3
+    of 1,109 steps over 0.5 box heights (largest 0.60); with v10 (the default since 2026-12-04): 0.91 of 1,266, 48
+    ids, no step over 0.5. Before tracks followed the crop boxes and keypoints only added evidence
     (track.py), the same clip gave 0.40 of 960 person-frames and 127 ids.
     """
     from livepose.detect import make_detector
@@ -75,7 +76,8 @@ def test_kalman_cuts_acceleration_error_on_a_gt_clip(shared_data):
     PCK@0.2 is JHMDB's own metric (0.2 x the GT box): with 0.2 x torso the threshold is 6-9 px on this 320x240
     clip, the median raw error sits right at it, and that figure moves by several points under any smoothing
     (printed; v4: 0.487 -> 0.458, bootstrap interval -5.8 to +0.6 points; v5: 0.379 -> 0.388). Measured with v5:
-    accel error 31.8 -> 23.9 px (interval -12.4 to -3.9), box PCK@0.2 0.767 -> 0.790, lag 0.15 frames.
+    accel error 31.8 -> 23.9 px (interval -12.4 to -3.9), box PCK@0.2 0.767 -> 0.790, lag 0.15 frames; with v10
+    (the default since 2026-12-04): 35.8 -> 24.6 px (-17.4 to -7.0), 0.710 -> 0.731, lag 0.15 frames.
     """
     from livepose.evaluate import load_dataset, raw_stream, smooth_stream, smoothed_metrics, temporal_metrics
 
