@@ -223,9 +223,11 @@ def gt_box_size(gt: np.ndarray) -> np.ndarray:
 PCK_NORMS = {"torso": torso_size, "box": gt_box_size}
 
 
-def pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2, norm: str = "torso") -> PCK:
-    """PCK@alpha: a joint is correct when within alpha x the instance's size (``norm``: "torso" or "box", see the
-    module docstring) of the GT. ``pred`` (N, J, 2), ``gt`` (N, J, 3)."""
+def pck_masks(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2,
+              norm: str = "torso") -> tuple[np.ndarray, np.ndarray]:
+    """Per keypoint, (scored, correct) masks (N, J) of PCK@alpha: a joint is correct when within alpha x the
+    instance's size (``norm``: "torso" or "box", see the module docstring) of the GT. ``pred`` (N, J, 2), ``gt``
+    (N, J, 3)."""
     if norm not in PCK_NORMS:
         raise ValueError(f"PCK norm must be one of {tuple(PCK_NORMS)}, got {norm!r}")
     gt = np.asarray(gt, np.float64).reshape(-1, *np.shape(gt)[-2:])
@@ -233,7 +235,12 @@ def pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2, norm: str = "torso
     size = PCK_NORMS[norm](gt)
     scored = (gt[..., 2] > 0) & np.isfinite(size)[:, None]
     dist = np.linalg.norm(pred - gt[..., :2], axis=-1)
-    correct = scored & (dist <= alpha * size[:, None])     # NaN predictions count as wrong
+    return scored, scored & (dist <= alpha * size[:, None])     # NaN predictions count as wrong
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2, norm: str = "torso") -> PCK:
+    """PCK@alpha overall and per joint (see :func:`pck_masks`)."""
+    scored, correct = pck_masks(pred, gt, alpha, norm)
     n = scored.sum(axis=0)
     per_joint = np.where(n > 0, correct.sum(axis=0) / np.maximum(n, 1), np.nan)
     total = int(scored.sum())

@@ -47,7 +47,8 @@ def test_litert_net_reads_the_scale_of_its_weights(small_weights, tmp_path):
 
 
 def test_calibrate_matches_the_reference_median_confidence_on_real_people(shared_data, tmp_path):
-    """The 256x192 weights peak at 0.6-0.7x the 128x96 ones on the same GT boxes; after calibration the medians agree."""
+    """The 256x192 weights peak at 0.6-0.7x the 128x96 ones on the same GT boxes; after calibration the medians
+    agree."""
     from livepose.calibrate import labelled_peaks
     from livepose.evaluate import load_dataset
     from livepose.model import read_npz_meta, write_npz_meta
@@ -85,7 +86,7 @@ def test_keypoints_just_above_the_smoothing_threshold_still_carry_information(sh
     from livepose.config import CropConfig, SmoothConfig
     from livepose.estimate import PoseEstimator
     from livepose.evaluate import load_dataset
-    from livepose.metrics import torso_size
+    from livepose.metrics import pck_masks
     from livepose.zoo import load_posenet
 
     lspet = relocated(shared_data / "train_pool/lspet/annotations.pose17.json", tmp_path / "hold.pose17.json",
@@ -100,12 +101,10 @@ def test_keypoints_just_above_the_smoothing_threshold_still_carry_information(sh
                 preds.append(est.keypoints), gts.append(entry.gt), scores.append(est.scores)
     pred, gt, score = np.concatenate(preds), np.concatenate(gts), np.concatenate(scores)
 
-    size = torso_size(gt)                              # PCK@0.2 x torso, as `livepose eval` scores it
-    correct = np.linalg.norm(pred - gt[..., :2], axis=-1) <= 0.2 * size[:, None]
-    labelled = (gt[..., 2] > 0) & np.isfinite(size)[:, None]
+    scored, correct = pck_masks(pred, gt)              # PCK@0.2 x torso, as `livepose eval` scores it
 
     def pck_between(lo: float, hi: float) -> float:
-        return float(correct[labelled & (score >= lo) & (score < hi)].mean())
+        return float(correct[scored & (score >= lo) & (score < hi)].mean())
 
     floor = SmoothConfig().min_score
     just_above, used_anyway = pck_between(floor, 0.2), pck_between(0.2, 0.3)

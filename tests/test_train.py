@@ -157,7 +157,7 @@ def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
 
 
 
-#: the warm-start asset each shipped config names, by its sha256 (v5 shipped in af89076, v6 in 7afdf1b)
+#: the warm-start asset each shipped config names, by its sha256 (v4 shipped in d7c208c, v6 in 7afdf1b)
 INIT_WEIGHTS_SHA256 = {
     "train_resnet18.json": "27ad1eb6c377bb4b7a4ba468c60de7d186e1be27c59302b99e20f6db503cd5d5",
     "train_resnet18_256x192.json": "b1067f5d60471a97f843839c7ff6c3be60e2e360723c6bd8d04abce47334f66e",
