@@ -43,9 +43,12 @@ class PoseEstimator:
             self._buffer = np.empty((max(len(boxes), 8), *self.net.input_size, 3), np.uint8)
         crops, _ = warp_crops(image_rgb, centres, sizes, self.net.input_size, out=self._buffer)
         t1 = time.perf_counter()
-        heatmaps = self.net(crops)
         if self.decode_cfg.flip_test:
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(self.net(np.ascontiguousarray(crops[:, :, ::-1]))))
+            # one call for the crops and their mirrors: a batch of 2N costs less than two batches of N
+            both = self.net(np.concatenate([crops, crops[:, :, ::-1]]))
+            heatmaps = 0.5 * (both[: len(boxes)] + flip_heatmaps(both[len(boxes):]))
+        else:
+            heatmaps = self.net(crops)
         t2 = time.perf_counter()
         coords, scores = decode_heatmaps(heatmaps, self.decode_cfg)
         scores = np.minimum(scores * self.net.score_scale, 1.0)
