@@ -255,7 +255,11 @@ def temporal_metrics(pred: np.ndarray, gt: np.ndarray, cfg: EvalConfig) -> dict:
     j = jitter(pred, valid, size)
     out = {"accel_error_px": acceleration_error(pred, gt[..., :2], valid), "jitter_px": j.px,
            "jitter_norm": j.normalised, "lag_frames": _lag(gt[..., :2], pred, valid)}
-    out.update({f"pck@{a}": pck(pred, gt, a).overall for a in cfg.pck_alphas})
+    out["pck_per_joint"] = {}
+    for a in cfg.pck_alphas:
+        r = pck(pred, gt, a)
+        out[f"pck@{a}"] = r.overall
+        out["pck_per_joint"][str(a)] = dict(zip(KEYPOINT_NAMES, r.per_joint))
     out.update({f"pck_box@{a}": pck(pred, gt, a, norm="box").overall for a in cfg.pck_box_alphas})
     return out
 
@@ -358,10 +362,16 @@ def report(name: str, r: dict, cfg: EvalConfig) -> str:
     keys = ["accel_error_px", "accel_error_vs_raw_ci", "jitter_px", "jitter_norm", "lag_frames",
             "lag_behind_raw_frames", *[f"pck@{a}" for a in cfg.pck_alphas], *[f"pck_box@{a}" for a in cfg.pck_box_alphas]]
     rows = [[k] + [_interval(v.get(c, float("nan"))) for c in keys] for k, v in r["temporal"].items()]
+    # per joint for the unsmoothed streams and the rival: what the model card compares
+    streams = [k for k in r["temporal"] if k.endswith(" raw") or k.startswith("mediapipe")]
+    per_joint = {k: r["temporal"][k]["pck_per_joint"][a0] for k in streams}
+    joints = [[j] + [per_joint[k][j] for k in streams] for j in KEYPOINT_NAMES
+              if any(np.isfinite(per_joint[k][j]) for k in streams)]
     return "\n".join([f"{name}: {r['frames']} frames at {r['fps']:g} fps (GT on every frame)",
                       format_table(["stream", "accel err px", "vs raw, 95% CI", "jitter px", "jitter/torso",
                                     "lag vs GT frames", "lag vs raw frames", *[f"PCK@{a}" for a in cfg.pck_alphas],
-                                    *[f"PCK@{a} box" for a in cfg.pck_box_alphas]], rows)])
+                                    *[f"PCK@{a} box" for a in cfg.pck_box_alphas]], rows), "",
+                      format_table([f"PCK@{a0} per joint", *streams], joints)])
 
 
 def _interval(value):

@@ -57,6 +57,9 @@ def test_eval_images_and_clip_writes_sane_json(shared_data, small_weights, tmp_p
     assert finite_in(rows["livepose gt raw"]["jitter_px"], 0, 1e4)
     for row in rows.values():
         assert row["pck@0.2"] is None or 0 <= row["pck@0.2"] <= 1
+    # per joint too (the model card's JHMDB table): JHMDB labels no face joint, so those are null, not 0
+    per_joint = rows["livepose gt raw"]["pck_per_joint"]["0.2"]
+    assert per_joint["nose"] is None and all(0 <= per_joint[j] <= 1 for j in ("left_shoulder", "right_ankle"))
     for name, row in rows.items():   # the smoothed streams also say how far they trail the raw one
         assert ("lag_behind_raw_frames" in row) == name.endswith(("kalman", "oneeuro"))
     lag = rows["livepose gt kalman"]["lag_behind_raw_frames"]
