@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATASETS = ("images_gt/annotations.pose17.json", "sequences_gt/*/gt.pose17.json")
 BOX_MODES = ("gt", "detector")
-SYSTEMS = ("livepose", "mediapipe")
 
 
 def data_root() -> Path:
@@ -137,11 +136,13 @@ def _livepose(estimator, image: np.ndarray, boxes: np.ndarray, box_scores: np.nd
     return kps, box_scores * est.scores.mean(axis=1) if len(boxes) else np.zeros(0)
 
 
-def predict(ds: Dataset, estimator, detector, rival_static, modes: tuple[str, ...]) -> dict[tuple[str, str], Predictions]:
-    """Predictions of every system x box mode on every entry of an image set."""
-    from livepose.rival import on_regions
+def predict(ds: Dataset, estimator, detector, rivals: dict, modes: tuple[str, ...]) -> dict[tuple[str, str], Predictions]:
+    """Predictions of livepose and every rival x box mode on every entry of an image set.
 
-    systems = SYSTEMS if rival_static is not None else SYSTEMS[:1]
+    With GT boxes every system gets the same boxes; with the detector, livepose uses its own detector and each
+    rival finds its person alone, as it would live.
+    """
+    systems = ("livepose", *rivals)
     preds = {(s, m): Predictions([], []) for s in systems for m in modes}
     for entry, image in zip(ds.entries, ds.images()):
         gt_scores = np.ones(len(entry.boxes), np.float32)
@@ -152,15 +153,14 @@ def predict(ds: Dataset, estimator, detector, rival_static, modes: tuple[str, ..
             boxes = np.array([d.box_xywh for d in dets], np.float32).reshape(-1, 4)
             _add(preds[("livepose", "detector")],
                  *_livepose(estimator, image, boxes, np.array([d.score for d in dets], np.float32)))
-        if rival_static is None:
-            continue
-        if "gt" in modes:
-            kps = on_regions(rival_static, image, entry.boxes)
-            _add(preds[("mediapipe", "gt")], kps, np.nanmean(kps[..., 2], axis=1) if len(kps) else np.zeros(0))
-        if "detector" in modes:
-            found = rival_static(image)
-            kps = np.zeros((0, NUM_KEYPOINTS, 3), np.float32) if found is None else found[None]
-            _add(preds[("mediapipe", "detector")], kps, kps[..., 2].mean(axis=1))
+        for name, rival in rivals.items():
+            if "gt" in modes:
+                kps = rival.on_boxes(image, entry.boxes)
+                _add(preds[(name, "gt")], kps, np.nanmean(kps[..., 2], axis=1) if len(kps) else np.zeros(0))
+            if "detector" in modes:
+                found = rival.whole(image)
+                kps = np.zeros((0, NUM_KEYPOINTS, 3), np.float32) if found is None else found[None]
+                _add(preds[(name, "detector")], kps, kps[..., 2].mean(axis=1))
     return preds
 
 
@@ -284,14 +284,6 @@ def _lag(gt: np.ndarray, pred: np.ndarray, valid: np.ndarray) -> float:
         return float("nan")
 
 
-def rival_stream(images: list[np.ndarray]) -> np.ndarray:
-    """MediaPipe in live tracking mode (its own landmark smoothing) on the whole frames: (T, 17, 2)."""
-    from livepose.rival import MediaPipePose, missing_pose
-
-    with MediaPipePose(tracking=True) as pose:
-        return np.stack([(found if (found := pose(im)) is not None else missing_pose())[:, :2] for im in images])
-
-
 def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, base: SmoothConfig,
              cfg: EvalConfig) -> list[dict]:
     """Jitter and lag of Kalman and One Euro over a sweep of their two knobs each (one knob at a time)."""
@@ -308,7 +300,7 @@ def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, ba
     return points
 
 
-def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool, cfg: EvalConfig) -> dict:
+def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rivals: dict, cfg: EvalConfig) -> dict:
     images = list(ds.images())
     gt = np.stack([e.gt[0] if len(e.gt) else np.zeros((NUM_KEYPOINTS, 3), np.float32) for e in ds.entries])
     base = pipeline.cfg.smooth
@@ -321,21 +313,15 @@ def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool
             smoothed = smooth_stream(kps, scores, ds.fps, replace(base, method=method))
             rows[f"livepose {mode} {method}"] = smoothed_metrics(kps, smoothed, gt, cfg)
         sweeps[mode] = tradeoff(kps, scores, gt, ds.fps, base, cfg)
-    if rival:
-        rows["mediapipe tracking"] = temporal_metrics(rival_stream(images), gt, cfg)
+    for name, rival in rivals.items():
+        rows[f"{name} tracking"] = temporal_metrics(rival.stream(images)[..., :2], gt, cfg)
     return {"kind": "sequence", "frames": len(images), "fps": ds.fps, "temporal": rows, "tradeoff": sweeps,
             "smoothing": {"kalman": {"measurement_noise": base.measurement_noise, "process_noise": base.process_noise},
                           "oneeuro": {"min_cutoff": base.oneeuro_min_cutoff, "beta": base.oneeuro_beta}}}
 
 
-def evaluate_images(ds: Dataset, pipeline, modes: tuple[str, ...], rival: bool, cfg: EvalConfig) -> dict:
-    from livepose.rival import MediaPipePose
-
-    if rival:
-        with MediaPipePose(tracking=False) as rival_static:
-            preds = predict(ds, pipeline.estimator, pipeline.detector, rival_static, modes)
-    else:
-        preds = predict(ds, pipeline.estimator, pipeline.detector, None, modes)
+def evaluate_images(ds: Dataset, pipeline, modes: tuple[str, ...], rivals: dict, cfg: EvalConfig) -> dict:
+    preds = predict(ds, pipeline.estimator, pipeline.detector, rivals, modes)
     accuracy: dict[str, dict] = {}
     for (system, mode), p in preds.items():
         accuracy.setdefault(system, {})[mode] = score(ds, p, aligned=mode == "gt", cfg=cfg)
@@ -363,7 +349,7 @@ def report(name: str, r: dict, cfg: EvalConfig) -> str:
             "lag_behind_raw_frames", *[f"pck@{a}" for a in cfg.pck_alphas], *[f"pck_box@{a}" for a in cfg.pck_box_alphas]]
     rows = [[k] + [_interval(v.get(c, float("nan"))) for c in keys] for k, v in r["temporal"].items()]
     # per joint for the unsmoothed streams and the rival: what the model card compares
-    streams = [k for k in r["temporal"] if k.endswith(" raw") or k.startswith("mediapipe")]
+    streams = [k for k in r["temporal"] if k.endswith(" raw") or k.endswith(" tracking")]
     per_joint = {k: r["temporal"][k]["pck_per_joint"][a0] for k in streams}
     joints = [[j] + [per_joint[k][j] for k in streams] for j in KEYPOINT_NAMES
               if any(np.isfinite(per_joint[k][j]) for k in streams)]
@@ -426,7 +412,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="person boxes: ground truth, the detector's, or both (separately)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--plot", type=Path, help="draw the jitter-vs-lag trade-off of the filters to this image")
-    p.add_argument("--no-rival", action="store_true", help="skip MediaPipe Pose")
+    p.add_argument("--rival", default="mediapipe,movenet",
+                   help="rivals measured in the same run, comma-separated: mediapipe (Pose full), movenet (Thunder)")
+    p.add_argument("--no-rival", action="store_true", help="skip every rival")
     add_model_arguments(p)
 
 
@@ -450,11 +438,23 @@ def main(args: argparse.Namespace) -> int:
 
     # Raw keypoints only (no filter even in the background); the filters are applied offline to the raw stream.
     pipeline.bank = SmoothingBank(replace(pipeline.cfg.smooth, method="none"), pipeline.bank.num_joints)
+    from livepose.rival import RIVALS
+
+    names = [] if args.no_rival else [n.strip() for n in args.rival.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RIVALS]
+    if unknown:
+        print(f"livepose eval: unknown rival {unknown[0]!r} (choose from {', '.join(RIVALS)})", file=sys.stderr)
+        return 2
+    rivals = {n: RIVALS[n]() for n in names}
     results, texts = {}, []
-    for ds in datasets:
-        evaluate = evaluate_sequence if ds.sequence else evaluate_images
-        results[ds.name] = {"path": str(ds.path), **evaluate(ds, pipeline, modes, not args.no_rival, cfg)}
-        texts.append(report(ds.name, results[ds.name], cfg))
+    try:
+        for ds in datasets:
+            evaluate = evaluate_sequence if ds.sequence else evaluate_images
+            results[ds.name] = {"path": str(ds.path), **evaluate(ds, pipeline, modes, rivals, cfg)}
+            texts.append(report(ds.name, results[ds.name], cfg))
+    finally:
+        for rival in rivals.values():
+            rival.close()
     print(f"livepose eval: model {model_name}\n\n" + "\n\n".join(texts))
     if args.json:
         write_json(args.json, {"model": model_name, "pck_alphas": list(cfg.pck_alphas), "datasets": results})

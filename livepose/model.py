@@ -62,19 +62,11 @@ def _block(x: tf.Tensor, kind: str, planes: int, stride: int, cfg: ModelConfig, 
     return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
 
 
-def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | None = None) -> keras.Model:
-    """ResNet backbone + 3x (ConvTranspose 4x4/2, BN, ReLU) + 1x1 conv to ``num_joints`` heatmaps.
-
-    Input: float32 NHWC crops, RGB, normalised with ImageNet mean/std (see :func:`normalize`).
-    Output: NHWC heatmaps at 1/4 of the input size (64x48 for 256x192).
-    """
+def _resnet_backbone(inp: tf.Tensor, cfg: ModelConfig) -> tf.Tensor:
+    """torchvision's ResNet up to its stride-32 output, with PyTorch's layer names."""
     if cfg.depth not in RESNET_SPEC:
         raise ValueError(f"ResNet depth must be one of {sorted(RESNET_SPEC)}, got {cfg.depth}")
     kind, layers = RESNET_SPEC[cfg.depth]
-    h, w = cfg.input_size
-    if any(s is not None and s % 32 for s in (h, w)):
-        raise ValueError(f"input size must be a multiple of 32 (the ResNet stride), got {h}x{w}")
-    inp = keras.Input((h, w, 3), batch_size=batch_size, name="image")
     x = keras.layers.ReLU()(_bn(_conv(inp, 64, 7, 2, "conv1"), cfg, "bn1"))
     x = keras.layers.ZeroPadding2D(1)(x)  # after ReLU, zero padding equals PyTorch's -inf padding
     x = keras.layers.MaxPooling2D(3, strides=2)(x)
@@ -82,13 +74,67 @@ def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | Non
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 1) else 1
             x = _block(x, kind, planes, stride, cfg, f"layer{stage}_{b}")
+    return x
+
+
+def _mobilenet_backbone(inp: tf.Tensor, cfg: ModelConfig) -> tf.Tensor:
+    """MoveNet Thunder's backbone: Keras MobileNetV2 (layer names as MoveNet's graph) with a 1280-channel Conv_1.
+
+    The network's input stays ImageNet-normalised like every other livepose net (:func:`normalize`); the first
+    layer maps it to MoveNet's x / 127.5 - 1, so pose-pretrained weights see what they were trained on.
+    Its BatchNorm layers hold MoveNet's folded biases and stay frozen (inference mode) while fine-tuning.
+    """
+    to_movenet = keras.layers.Rescaling(IMAGENET_STD / 127.5, (IMAGENET_MEAN - 127.5) / 127.5, name="to_movenet")
+    base = keras.applications.MobileNetV2(input_tensor=to_movenet(inp), alpha=cfg.mobilenet_alpha,
+                                          include_top=False, weights=None)
+    x = base.get_layer("block_16_project_BN").output
+    x = keras.layers.Conv2D(cfg.mobilenet_last_filters, 1, use_bias=False, name="Conv_1")(x)
+    x = keras.layers.BatchNormalization(epsilon=MOBILENET_BN_EPSILON, name="Conv_1_bn")(x)
+    return keras.layers.ReLU(6.0, name="out_relu")(x)
+
+
+MOBILENET_BN_EPSILON = 1e-3   # keras.applications.MobileNetV2's
+BACKBONES: dict[str, Callable[[tf.Tensor, ModelConfig], tf.Tensor]] = {
+    "resnet": _resnet_backbone,
+    "mobilenetv2": _mobilenet_backbone,
+}
+
+
+def describe(cfg: ModelConfig) -> str:
+    """A short name of the architecture, for messages and model names."""
+    if cfg.backbone == "mobilenetv2":
+        return f"MobileNetV2-{cfg.mobilenet_alpha:g} (MoveNet)"
+    return f"ResNet-{cfg.depth}"
+
+
+def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | None = None) -> keras.Model:
+    """Backbone + 3x (ConvTranspose 4x4/2, BN, ReLU) + 1x1 conv to ``num_joints`` heatmaps.
+
+    Input: float32 NHWC crops, RGB, normalised with ImageNet mean/std (see :func:`normalize`).
+    Output: NHWC heatmaps at 1/4 of the input size (64x48 for 256x192).
+    """
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {cfg.backbone!r}")
+    h, w = cfg.input_size
+    if any(s is not None and s % 32 for s in (h, w)):
+        raise ValueError(f"input size must be a multiple of 32 (the backbone's stride), got {h}x{w}")
+    inp = keras.Input((h, w, 3), batch_size=batch_size, name="image")
+    x = BACKBONES[cfg.backbone](inp, cfg)
     for i in range(cfg.num_deconv):
         x = keras.layers.Conv2DTranspose(
             cfg.deconv_filters, 4, strides=2, padding="same", use_bias=False, name=f"deconv_layers_{3 * i}"
         )(x)
         x = keras.layers.ReLU()(_bn(x, cfg, f"deconv_layers_{3 * i + 1}"))
     out = keras.layers.Conv2D(cfg.num_joints, 1, name="final_layer")(x)
-    return keras.Model(inp, out, name=f"simplebaseline_resnet{cfg.depth}_{h}x{w}")
+    tag = f"resnet{cfg.depth}" if cfg.backbone == "resnet" else cfg.backbone
+    return keras.Model(inp, out, name=f"simplebaseline_{tag}_{h}x{w}")
+
+
+def freeze_backbone_bn(model: keras.Model) -> None:
+    """Keep a pose-pretrained backbone's BatchNorm in inference mode (its parameters are folded biases)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.name.startswith("deconv_layers"):
+            layer.trainable = False
 
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
@@ -148,16 +194,21 @@ def with_input_size(cfg: ModelConfig, input_size: tuple[int, int]) -> ModelConfi
     return replace(cfg, input_size=input_size)
 
 
-def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConfig, dtype: str = "float16") -> None:
-    """Store every layer's weights in one compressed ``.npz`` (float16 halves the file; accuracy is kept).
+def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConfig, dtype: str = "float16",
+                     only: set[str] | None = None) -> None:
+    """Store every layer's weights (or the layers named in ``only``) in one compressed ``.npz``.
 
-    The file carries the architecture it belongs to, so loading into another depth or size fails clearly.
+    float16 halves the file; accuracy is kept. The file carries the architecture it belongs to, so loading into
+    another depth or size fails clearly; a partial file (a pretrained backbone) loads with ``partial=True``.
     """
     import json
 
-    arrays = {"__meta__": np.frombuffer(json.dumps({"depth": cfg.depth, "num_joints": cfg.num_joints,
-                                                     "input_size": list(cfg.input_size)}).encode(), np.uint8)}
+    meta = {"depth": cfg.depth, "num_joints": cfg.num_joints, "input_size": list(cfg.input_size),
+            "backbone": cfg.backbone, "deconv_filters": cfg.deconv_filters}
+    arrays = {"__meta__": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     for layer in model.layers:
+        if only is not None and layer.name not in only:
+            continue
         for i, w in enumerate(layer.get_weights()):
             arrays[f"{layer.name}/{i}"] = w.astype(dtype)
     _savez_atomic(path, arrays)
@@ -196,6 +247,13 @@ def read_npz_meta(path: str | os.PathLike) -> dict:
     return meta
 
 
+def config_from_meta(meta: dict, input_size: tuple[int, int] | None = None) -> ModelConfig:
+    """The ModelConfig a weights file was saved from (files older than the backbone field are ResNets)."""
+    return ModelConfig(backbone=meta.get("backbone", "resnet"), depth=meta["depth"], num_joints=meta["num_joints"],
+                       deconv_filters=meta.get("deconv_filters", ModelConfig().deconv_filters),
+                       input_size=tuple(input_size or meta["input_size"]))
+
+
 def write_npz_meta(path: str | os.PathLike, **updates) -> None:
     """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
     import json
@@ -207,13 +265,16 @@ def write_npz_meta(path: str | os.PathLike, **updates) -> None:
     _savez_atomic(path, arrays)
 
 
-def load_weights_npz(model: keras.Model, path: str | os.PathLike) -> None:
-    """Load a file written by :func:`save_weights_npz`; every layer and shape must match."""
+def load_weights_npz(model: keras.Model, path: str | os.PathLike, partial: bool = False) -> None:
+    """Load a file written by :func:`save_weights_npz`; every layer and shape must match.
+
+    ``partial``: the file may hold only some layers (a pretrained backbone); those it holds must match.
+    """
     with _open_npz(path) as data:
         names = {k for k in data.files if k != "__meta__"}
         for layer in model.layers:
             current = layer.get_weights()
-            if not current:
+            if not current or (partial and f"{layer.name}/0" not in names):
                 continue
             keys = [f"{layer.name}/{i}" for i in range(len(current))]
             missing = [k for k in keys if k not in names]

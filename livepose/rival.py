@@ -63,3 +63,59 @@ def on_regions(pose: MediaPipePose, image_rgb: np.ndarray, boxes_xywh: np.ndarra
         found[:, :2] = transform_points(found[:, :2], back)
         out.append(found)
     return np.stack(out).astype(np.float32)
+
+
+class MediaPipeRival:
+    """MediaPipe Pose full as an eval rival: on livepose's boxes, alone on a whole image, and tracking a clip."""
+
+    name = "mediapipe"
+
+    def __init__(self) -> None:
+        self._static = MediaPipePose(tracking=False)
+
+    def on_boxes(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> np.ndarray:
+        return on_regions(self._static, image_rgb, boxes_xywh)
+
+    def whole(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        return self._static(image_rgb)
+
+    def stream(self, images: list[np.ndarray]) -> np.ndarray:
+        """Live tracking mode (its own landmark smoothing) over a clip: (T, 17, 3)."""
+        with MediaPipePose(tracking=True) as pose:
+            return np.stack([found if (found := pose(im)) is not None else missing_pose() for im in images])
+
+    def close(self) -> None:
+        self._static.close()
+
+
+class MoveNetRival:
+    """MoveNet Thunder (assets/movenet_thunder.tflite) as an eval rival, the same three ways as MediaPipe."""
+
+    name = "movenet"
+
+    def __init__(self, cfg: RivalConfig = RivalConfig()) -> None:
+        from livepose.movenet import MoveNetThunder
+        from livepose.train.teacher import MOVENET_MODEL
+
+        self._net = MoveNetThunder(MOVENET_MODEL)
+        self._min_score = cfg.movenet_min_score
+
+    def on_boxes(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> np.ndarray:
+        return self._net(image_rgb, np.asarray(boxes_xywh, np.float32).reshape(-1, 4))
+
+    def whole(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        return self._net.find(image_rgb, min_score=self._min_score)
+
+    def stream(self, images: list[np.ndarray]) -> np.ndarray:
+        """MoveNet's own tracking: each frame cropped around the previous frame's keypoints: (T, 17, 3)."""
+        out, previous = [], None
+        for im in images:
+            previous = self._net.find(im, previous, min_score=self._min_score)
+            out.append(previous if previous is not None else missing_pose())
+        return np.stack(out)
+
+    def close(self) -> None:
+        pass
+
+
+RIVALS = {"mediapipe": MediaPipeRival, "movenet": MoveNetRival}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from livepose.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = Non
         return load_litenet(spec, input_size, precision)
     if runtime != "keras":
         raise ValueError(f"runtime must be 'auto', 'keras' or 'litert', got {runtime!r}")
-    from livepose.model import PoseNet, build_simplebaseline, load_weights_npz, read_npz_meta
+    from livepose.model import PoseNet, build_simplebaseline, config_from_meta, load_weights_npz, read_npz_meta
 
     path = shipped_path(spec) if spec in SHIPPED else Path(spec)
     if path.suffix == ".npz":
@@ -62,8 +61,7 @@ def load_posenet(spec: str = "default", input_size: tuple[int, int] | None = Non
             raise ModelNotFound(f"weights file {path} does not exist")
         meta = read_npz_meta(path)
         size = tuple(input_size or meta["input_size"])
-        cfg = ModelConfig(depth=meta["depth"], num_joints=meta["num_joints"], input_size=size)
-        model = build_simplebaseline(cfg)
+        model = build_simplebaseline(config_from_meta(meta, size))
         load_weights_npz(model, path)
         name = f"{path.stem}" + ("" if size == tuple(meta["input_size"]) else f"@{size[0]}x{size[1]}")
         return PoseNet(model, batch_sizes, name=name, score_scale=meta.get("score_scale", 1.0))

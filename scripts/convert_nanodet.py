@@ -32,7 +32,8 @@ def to_saved_model(graph_json: str, out_dir: str) -> None:
     api.graph_model_to_saved_model(graph_json, out_dir, ["serve"], compat_mode=api.CompatMode.TFLITE)
 
 
-def to_tflite(saved_dir: str, out_file: str) -> None:
+def to_tflite(saved_dir: str, out_file: str, fp16: bool = False) -> None:
+    """saved_model -> .tflite with built-in ops only; ``fp16`` stores the weights as float16 (half the file)."""
     import tensorflow as tf
 
     saved = tf.saved_model.load(saved_dir)
@@ -45,6 +46,9 @@ def to_tflite(saved_dir: str, out_file: str) -> None:
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], saved)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if fp16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
     with open(out_file, "wb") as f:
         f.write(converter.convert())
 

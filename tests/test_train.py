@@ -65,7 +65,8 @@ def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):
     assert main([*args[:-2], "--export", str(again), "--export-only"]) == 0  # the latest checkpoint, no training
     from livepose.model import read_npz_meta
 
-    assert read_npz_meta(again) == read_npz_meta(out) == {"depth": 18, "num_joints": 17, "input_size": [256, 192]}
+    assert read_npz_meta(again) == read_npz_meta(out) == {"depth": 18, "num_joints": 17, "input_size": [256, 192],
+                                                           "backbone": "resnet", "deconv_filters": 256}
     net = load_posenet(str(out), batch_sizes=(1,))
     heatmaps = net(np.zeros((1, 256, 192, 3), np.uint8))
     assert heatmaps.shape == (1, 17, 64, 48) and np.isfinite(heatmaps).all()

@@ -17,9 +17,18 @@ def default_workdir(name: str) -> Path:
     return cache_dir() / "train" / name
 
 
+def default_repos() -> Path:
+    """Fetched training repositories live in livepose's cache too (``<cache>/repos/owner+name``)."""
+    from livepose.weights.registry import cache_dir
+
+    return cache_dir() / "repos"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, type=Path, help="training config (JSON), e.g. configs/train_resnet18.json")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="root of the data set folder (default: ../shared/data)")
+    p.add_argument("--repos", type=Path, help="where fetched training repositories live (the config's 'voc' "
+                   "sources; default: the cache dir's repos/)")
     p.add_argument("--workdir", type=Path, help="checkpoints and logs (default: the cache dir, outside the repo)")
     p.add_argument("--max-minutes", type=float, help="stop (checkpointed) after this long; run again to resume")
     p.add_argument("--export", type=Path, help="where to write the final weights (default: the config's 'export')")
@@ -37,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
     if args.export_only:
         export(*latest(config, workdir), args.export or Path(config["export"]))
         return 0
-    samples = build_samples(args.data, config["data"], workdir / "teacher_labels.json")
+    repos = args.repos or default_repos()
+    samples = build_samples(args.data, config["data"], workdir / "teacher_labels.json", repos)
 
     def phase_done(model, model_cfg, phase: int) -> None:
         if config["phases"][phase].get("export"):

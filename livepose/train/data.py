@@ -39,7 +39,7 @@ class AugmentConfig:
 @dataclass
 class Sample:
     image: np.ndarray              # RGB uint8
-    keypoints: np.ndarray          # (17, 3): x, y, v (v > 0: labelled)
+    keypoints: np.ndarray          # (17, 3): x, y, v (v > 0: labelled; v < 1: a teacher's confidence)
     box: np.ndarray                # (4,) xywh
 
 
@@ -126,7 +126,7 @@ def make_example(sample: Sample, input_hw: tuple[int, int], aug: AugmentConfig |
     mat = affine_matrix(centre, size, input_hw, rot)
     crop = cv2.warpAffine(sample.image, mat, (w, h), flags=cv2.INTER_LINEAR)
     joints = transform_points(kps[:, :2], mat)
-    weights = (kps[:, 2] > 0).astype(np.float32)
+    weights = np.clip(kps[:, 2], 0.0, 1.0).astype(np.float32)  # GT v in {1, 2}: 1; a teacher's joint: its confidence
     if flip:
         crop = crop[:, ::-1]
         joints[:, 0] = w - 1 - joints[:, 0]  # pixel i of the crop becomes pixel w - 1 - i

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from livepose.config import ModelConfig
-from livepose.model import build_simplebaseline, keras, load_weights_npz, normalize, save_weights_npz, tf
+from livepose.model import (build_simplebaseline, freeze_backbone_bn, keras, load_weights_npz, normalize,
+                            save_weights_npz, tf)
 from livepose.train.data import AugmentConfig, batches
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]   # config paths are relative to the repository, not the working dir
 
 
 def weighted_mse(pred: tf.Tensor, target: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -76,15 +78,28 @@ def _build(cfg: ModelConfig, precision: str) -> keras.Model:
         keras.mixed_precision.set_global_policy(previous)
 
 
+def model_config(config: dict, input_hw: tuple[int, int]) -> ModelConfig:
+    """The network a training config describes (ResNet configs predate the backbone and head fields)."""
+    default = ModelConfig()
+    return ModelConfig(backbone=config.get("backbone", default.backbone), depth=config.get("depth", default.depth),
+                       deconv_filters=config.get("deconv_filters", default.deconv_filters), input_size=input_hw)
+
+
 class _Trainer:
     """Model, optimiser and checkpoint for one input size."""
 
     def __init__(self, config: dict, input_hw: tuple[int, int], workdir: Path) -> None:
-        self.cfg = ModelConfig(depth=config["depth"], input_size=input_hw)
+        self.cfg = model_config(config, input_hw)
         self.model = _build(self.cfg, config.get("precision", "float32"))
+        if config.get("init_backbone"):
+            freeze_backbone_bn(self.model)
         total = sum(p["steps"] for p in config["phases"])
-        self.schedule = keras.optimizers.schedules.CosineDecay(config["lr"], max(total, 1),
-                                                               alpha=config["lr_end"] / config["lr"])
+        warmup = config.get("warmup_steps", 0)
+        # with a warm-up, the rate climbs linearly from lr_end to lr, then follows the cosine down to lr_end
+        self.schedule = keras.optimizers.schedules.CosineDecay(
+            config["lr_end"] if warmup else config["lr"], max(total - warmup, 1),
+            alpha=config["lr_end"] / config["lr"], warmup_target=config["lr"] if warmup else None,
+            warmup_steps=warmup)
         self.opt = keras.optimizers.Adam(self.schedule)
         self.opt.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, name="global_step")
@@ -97,6 +112,9 @@ class _Trainer:
             path = init_weights(config, workdir)
             load_weights_npz(self.model, path)
             log.info("initialised from %s", path)
+        elif config.get("init_backbone"):  # a pose-pretrained backbone; the head starts at random
+            load_weights_npz(self.model, REPO / config["init_backbone"], partial=True)
+            log.info("backbone initialised from %s", config["init_backbone"])
 
     @tf.function
     def train_step(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tf.Tensor:

@@ -1,4 +1,5 @@
-"""Pseudo-labels from the BlazePose teacher (MediaPipe Pose, full model, shipped in the mediapipe wheel).
+"""Pseudo-labels from a teacher: MoveNet Thunder (assets/movenet_thunder.tflite, the default) or BlazePose
+(MediaPipe Pose full, shipped in the mediapipe wheel).
 
 Ground truth always wins: the teacher only fills joints a dataset does not label (LSPet has no face), and
 only when it agrees with the ground truth it can be checked against, so a teacher that latched onto the wrong
@@ -8,6 +9,7 @@ person or hallucinated a pose contributes nothing.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,6 +18,8 @@ from livepose.skeleton import BLAZEPOSE_TO_COCO, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
+MOVENET_MODEL = Path(__file__).resolve().parents[2] / "assets" / "movenet_thunder.tflite"
+MIN_TEACHER_JOINTS = 6  # a teacher pose with fewer confident joints is not trusted as a person
 MIN_TEACHER_SIDE = 384  # LSPet images are ~150 px: upscale so BlazePose's face-based detector fires
 
 
@@ -29,8 +33,11 @@ class BlazePoseTeacher:
             static_image_mode=True, model_complexity=1, min_detection_confidence=min_detection_confidence
         )
 
-    def __call__(self, image_rgb: np.ndarray) -> np.ndarray | None:
-        """RGB image -> (17, 3) array of x, y (pixels) and visibility in [0, 1], or None when no person is found."""
+    def __call__(self, image_rgb: np.ndarray, box_xywh: np.ndarray | None = None) -> np.ndarray | None:
+        """RGB image -> (17, 3) array of x, y (pixels) and visibility in [0, 1], or None when no person is found.
+
+        BlazePose finds its person itself, so ``box_xywh`` is not used.
+        """
         h, w = image_rgb.shape[:2]
         scale = max(1.0, MIN_TEACHER_SIDE / min(h, w))
         img = cv2.resize(image_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else image_rgb
@@ -47,9 +54,32 @@ class BlazePoseTeacher:
         self._pose.close()
 
 
-def merge_with_gt(gt: np.ndarray, teacher: np.ndarray | None, bbox_diag: float, min_visibility: float = 0.5,
+class MoveNetTeacher:
+    """MoveNet Thunder on a person box; without a box, MoveNet's own two-step search for the person."""
+
+    def __init__(self, model_path: Path = MOVENET_MODEL, min_score: float = 0.3) -> None:
+        from livepose.movenet import MoveNetThunder
+
+        self._net = MoveNetThunder(model_path)
+        self.min_score = min_score
+
+    def __call__(self, image_rgb: np.ndarray, box_xywh: np.ndarray | None = None) -> np.ndarray | None:
+        """(17, 3): x, y (pixels) and MoveNet's score, or None when it finds too few confident joints."""
+        if box_xywh is None:
+            return self._net.find(image_rgb, min_score=self.min_score, min_joints=MIN_TEACHER_JOINTS)
+        kps = self._net(image_rgb, np.asarray(box_xywh, np.float32)[None])[0]
+        return kps if (kps[:, 2] >= self.min_score).sum() >= MIN_TEACHER_JOINTS else None
+
+
+TEACHERS = {"movenet": MoveNetTeacher, "blazepose": BlazePoseTeacher}
+
+
+def merge_with_gt(gt: np.ndarray, teacher: np.ndarray | None, bbox_diag: float, min_visibility: float = 0.3,
                   max_disagreement: float = 0.15) -> np.ndarray:
-    """Fill the joints ``gt`` leaves unlabelled (v = 0) from ``teacher``; returns (17, 3) with v in {0, 1, 2}.
+    """Fill the joints ``gt`` leaves unlabelled (v = 0) from ``teacher``; returns (17, 3).
+
+    v stays 1 or 2 where ground truth labels a joint; a filled joint's v is the teacher's confidence in (0, 1],
+    which training uses as that joint's weight.
 
     The teacher is trusted only if its body joints lie within ``max_disagreement`` x box diagonal (median)
     of the labelled ground truth; with no ground truth to compare (a video frame), any confident joint counts.
@@ -65,7 +95,7 @@ def merge_with_gt(gt: np.ndarray, teacher: np.ndarray | None, bbox_diag: float, 
             return merged
     fill = (~labelled) & (teacher[:, 2] >= min_visibility)
     merged[fill, :2] = teacher[fill, :2]
-    merged[fill, 2] = 1.0
+    merged[fill, 2] = np.minimum(teacher[fill, 2], 1.0)  # the teacher's confidence becomes the joint's weight
     return merged
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
+from livepose.atomic import replacing, write_atomic
 from livepose.config import ModelConfig, WeightsConfig
 from livepose.model import RESNET_SPEC, build_simplebaseline, keras
 from livepose.weights import registry
@@ -176,23 +176,17 @@ def _config_path(weights: Path) -> Path:
 def save_keras(model: keras.Model, cfg: ModelConfig, path: Path, source: str) -> Path:
     """Write ``<name>.weights.h5`` and the ``<name>.json`` config it needs to be rebuilt, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{os.getpid()}.{path.name}")
-    model.save_weights(tmp)
-    meta = {**asdict(cfg), "source": source}
-    _config_path(tmp).write_text(json.dumps(meta, indent=1))
-    os.replace(_config_path(tmp), _config_path(path))
-    os.replace(tmp, path)
+    write_atomic(_config_path(path), json.dumps({**asdict(cfg), "source": source}, indent=1))
+    with replacing(path, suffix=".weights.h5") as tmp:     # Keras insists on the extension
+        model.save_weights(tmp)
     return path
 
 
 def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> keras.Model:
     if path.suffix == ".npz":
-        from livepose.model import load_weights_npz, read_npz_meta
+        from livepose.model import config_from_meta, load_weights_npz, read_npz_meta
 
-        meta = read_npz_meta(path)
-        cfg = ModelConfig(depth=meta["depth"], num_joints=meta["num_joints"],
-                          input_size=tuple(input_size or meta["input_size"]))
-        model = build_simplebaseline(cfg)
+        model = build_simplebaseline(config_from_meta(read_npz_meta(path), input_size))
         load_weights_npz(model, path)
         return model
     cfg_file = _config_path(path)
