@@ -140,21 +140,26 @@ def person_cost(estimator, image: np.ndarray, box: np.ndarray, people: tuple[int
     return rows
 
 
-def time_rival(frames: list[np.ndarray], warmup: int, repeats: int, cfg: RivalConfig = RivalConfig()) -> dict:
-    """MediaPipe Pose in tracking mode over the frames, ms per frame; each repeat starts a fresh track."""
-    from livepose.rival import MediaPipePose
+RIVAL_MODES = {"mediapipe": "tracking (static_image_mode=False)",
+               "movenet": "tracking (each crop from the previous frame's keypoints)"}
+
+
+def time_rival(name: str, frames: list[np.ndarray], warmup: int, repeats: int,
+               cfg: RivalConfig = RivalConfig()) -> dict:
+    """A rival live over the frames (MediaPipe Pose or MoveNet Thunder), ms per frame; each repeat starts afresh."""
+    from livepose.rival import TRACKERS
 
     times, found = [], 0
-    with MediaPipePose(tracking=True, cfg=cfg) as pose:
+    with TRACKERS[name](cfg) as pose:
         for image in frames[:warmup]:
             pose(image)
         for _ in range(repeats):
             pose.reset()
-            for image in tqdm(frames, unit="frame", desc="mediapipe", leave=False):
+            for image in tqdm(frames, unit="frame", desc=name, leave=False):
                 t0 = time.perf_counter()
                 found += pose(image) is not None
                 times.append((time.perf_counter() - t0) * 1e3)
-    return {"model_complexity": cfg.model_complexity, "mode": "tracking (static_image_mode=False)",
+    return {"model_complexity": cfg.model_complexity if name == "mediapipe" else None, "mode": RIVAL_MODES[name],
             "ms": stats(times), "ms_mean": float(np.mean(times)), "fps": 1e3 / float(np.mean(times)),
             "detection_rate": found / len(times)}
 
@@ -169,7 +174,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=BenchConfig.threads,
                    help="CPU threads for TF, LiteRT and OpenCV, and CPUs the process is pinned to")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.add_argument("--no-rival", action="store_true", help="skip MediaPipe Pose")
+    p.add_argument("--rival", default="mediapipe,movenet",
+                   help="rivals timed on the same frames, comma-separated: mediapipe (Pose full; the ratio's "
+                        "reference), movenet (Thunder)")
+    p.add_argument("--no-rival", action="store_true", help="skip every rival")
     add_model_arguments(p)
 
 
@@ -220,13 +228,24 @@ def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) ->
                      "frames_dropped": live_dropped},
         "per_person": person_cost(pipeline.estimator, images[0], box, people, cfg.person_repeats * args.repeats),
         "peak_rss_mb": {"livepose": peak_rss_mb()},
-        "mediapipe": None, "ratio": None,
+        "mediapipe": None, "ratio": None, "movenet": None, "ratio_movenet": None,
     }
-    if not args.no_rival:
-        out["mediapipe"] = time_rival(images, args.warmup, args.repeats)
-        out["peak_rss_mb"]["with_mediapipe"] = peak_rss_mb()
-        out["ratio"] = out["fps_compute"] / out["mediapipe"]["fps"]
+    for name in rival_names(args):
+        out[name] = time_rival(name, images, args.warmup, args.repeats)
+        out["peak_rss_mb"][f"with_{name}"] = peak_rss_mb()
+        out["ratio" if name == "mediapipe" else f"ratio_{name}"] = out["fps_compute"] / out[name]["fps"]
     return out
+
+
+def rival_names(args: argparse.Namespace) -> list[str]:
+    """The rivals asked for; an unknown name is a ValueError (one line for the user)."""
+    from livepose.rival import TRACKERS
+
+    names = [] if args.no_rival else [n.strip() for n in args.rival.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise ValueError(f"unknown rival {unknown[0]!r} (choose from {', '.join(TRACKERS)})")
+    return names
 
 
 def report(m: dict) -> str:
@@ -247,13 +266,15 @@ def report(m: dict) -> str:
              "",
              format_table(["people in batch", "ms/batch", "ms/person"],
                           [[r["people"], r["ms_per_batch"], r["ms_per_person"]] for r in m["per_person"]], digits=2)]
-    rival = m["mediapipe"]
-    if rival is not None:
-        lines += ["",
-                  f"MediaPipe Pose (complexity {rival['model_complexity']}, {rival['mode']}) on the same frames: "
-                  f"median {rival['ms']['median']:.1f} ms, p95 {rival['ms']['p95']:.1f} ms, {rival['fps']:.1f} fps, "
-                  f"person found in {100 * rival['detection_rate']:.0f}% of frames",
-                  f"throughput ratio livepose/MediaPipe: {m['ratio']:.2f} (compute only, same frames, same threads)"]
+    for name, title, ratio in (("mediapipe", "MediaPipe Pose full", "ratio"),
+                               ("movenet", "MoveNet Thunder", "ratio_movenet")):
+        rival = m.get(name)
+        if rival is not None:
+            lines += ["",
+                      f"{title} ({rival['mode']}) on the same frames: median {rival['ms']['median']:.1f} ms, "
+                      f"p95 {rival['ms']['p95']:.1f} ms, {rival['fps']:.1f} fps, "
+                      f"person found in {100 * rival['detection_rate']:.0f}% of frames",
+                      f"throughput ratio livepose/{title}: {m[ratio]:.2f} (compute only, same frames, same threads)"]
     return "\n".join(lines)
 
 
@@ -261,7 +282,8 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         video = args.video or default_video()
-    except FileNotFoundError as exc:
+        rival_names(args)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"livepose bench: {exc}", file=sys.stderr)
         return 2
     return measure_and_report(args, Path(video), measure, report, "livepose bench")

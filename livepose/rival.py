@@ -88,34 +88,57 @@ class MediaPipeRival:
         self._static.close()
 
 
+class MoveNetTracker:
+    """MoveNet Thunder live: each frame cropped around the previous frame's keypoints (its own cropping)."""
+
+    def __init__(self, cfg: RivalConfig = RivalConfig()) -> None:
+        from livepose.movenet import MoveNetThunder
+        from livepose.train.teacher import MOVENET_MODEL
+
+        self.net = MoveNetThunder(MOVENET_MODEL)
+        self.min_score = cfg.movenet_min_score
+        self._previous: np.ndarray | None = None
+
+    def __call__(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        self._previous = self.net.find(image_rgb, self._previous, min_score=self.min_score)
+        return self._previous
+
+    def reset(self) -> None:
+        self._previous = None
+
+    def close(self) -> None:
+        self.reset()
+
+    def __enter__(self) -> MoveNetTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class MoveNetRival:
     """MoveNet Thunder (assets/movenet_thunder.tflite) as an eval rival, the same three ways as MediaPipe."""
 
     name = "movenet"
 
     def __init__(self, cfg: RivalConfig = RivalConfig()) -> None:
-        from livepose.movenet import MoveNetThunder
-        from livepose.train.teacher import MOVENET_MODEL
-
-        self._net = MoveNetThunder(MOVENET_MODEL)
-        self._min_score = cfg.movenet_min_score
+        self._tracker = MoveNetTracker(cfg)
 
     def on_boxes(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> np.ndarray:
-        return self._net(image_rgb, np.asarray(boxes_xywh, np.float32).reshape(-1, 4))
+        return self._tracker.net(image_rgb, np.asarray(boxes_xywh, np.float32).reshape(-1, 4))
 
     def whole(self, image_rgb: np.ndarray) -> np.ndarray | None:
-        return self._net.find(image_rgb, min_score=self._min_score)
+        return self._tracker.net.find(image_rgb, min_score=self._tracker.min_score)
 
     def stream(self, images: list[np.ndarray]) -> np.ndarray:
-        """MoveNet's own tracking: each frame cropped around the previous frame's keypoints: (T, 17, 3)."""
-        out, previous = [], None
-        for im in images:
-            previous = self._net.find(im, previous, min_score=self._min_score)
-            out.append(previous if previous is not None else missing_pose())
-        return np.stack(out)
+        """Tracking over a clip: (T, 17, 3)."""
+        self._tracker.reset()
+        return np.stack([found if (found := self._tracker(im)) is not None else missing_pose() for im in images])
 
     def close(self) -> None:
-        pass
+        self._tracker.close()
 
 
 RIVALS = {"mediapipe": MediaPipeRival, "movenet": MoveNetRival}
+#: live trackers of the rivals, for `livepose bench`: ``tracker(image)`` -> (17, 3) or None, ``reset()``
+TRACKERS = {"mediapipe": lambda cfg: MediaPipePose(tracking=True, cfg=cfg), "movenet": MoveNetTracker}

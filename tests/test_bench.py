@@ -18,7 +18,8 @@ def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_pat
     assert cli(["bench", str(shared_data / SQUATS), "--model", str(small_weights), "--frames", "20", "--repeats", "1",
                 "--warmup", "2", "--people", "1,2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for word in (*STAGES, "pipeline fps", "frame age", "peak RSS", "ms/person", "livepose/MediaPipe"):
+    for word in (*STAGES, "pipeline fps", "frame age", "peak RSS", "ms/person", "livepose/MediaPipe",
+                 "livepose/MoveNet Thunder"):
         assert word in text
     m = json.loads(out.read_text())
     assert m["frames_per_pass"] == 20 and m["repeats"] == 1
@@ -35,6 +36,13 @@ def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_pat
     assert m["peak_rss_mb"]["livepose"] > 100 and m["peak_rss_mb"]["with_mediapipe"] >= m["peak_rss_mb"]["livepose"]
     assert m["mediapipe"]["detection_rate"] > 0.9        # one clear person on a white background
     assert m["ratio"] == pytest.approx(m["fps_compute"] / m["mediapipe"]["fps"])
+    assert m["movenet"]["detection_rate"] > 0.9
+    assert m["ratio_movenet"] == pytest.approx(m["fps_compute"] / m["movenet"]["fps"])
+
+
+def test_bench_refuses_an_unknown_rival_before_loading(shared_data, tmp_path, capsys):
+    assert cli(["bench", str(shared_data / SQUATS), "--rival", "openpose"]) == 2
+    assert "unknown rival 'openpose'" in capsys.readouterr().err
 
 
 def test_bench_app_counts_frames_the_real_window_paints(shared_data, small_weights, tmp_path, capsys, qapp):
