@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class Entry:
     index: int
     gt: np.ndarray             # (P, 17, 3)
     boxes: np.ndarray          # (P, 4) xywh
+    track_ids: np.ndarray | None = None  # (P,) sequences: who is who across frames (None: not labelled)
+    visible: np.ndarray | None = None    # (P,) counts as a person to be found (None: all do); `livepose synth` sets it
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Dataset:
     sequence: bool             # frames of one clip (temporal metrics) rather than independent images
     fps: float
     video: Path | None = None
+    missing: list[Path] = field(default_factory=list)   # image files the GT names that are not there (skipped)
 
     def images(self):
         """RGB images in entry order (a sequence's video is decoded frame by frame)."""
@@ -81,9 +84,11 @@ def load_dataset(path: Path) -> Dataset:
     """Read a ``*.pose17.json`` (see ../shared/data/README.md); people with no labelled joint are left out."""
     from livepose.train.data import keypoint_box
 
-    d = json.loads(Path(path).read_text())
-    if d.get("format") != "pose17-v1":
-        raise ValueError(f"{path}: not a pose17-v1 file (format {d.get('format')!r})")
+    try:
+        d = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from exc
+    _check_pose17(d, path)
     root = Path(path).parent
     sequence = "frames" in d
     entries = []
@@ -92,13 +97,56 @@ def load_dataset(path: Path) -> Dataset:
         gt = np.array([p["keypoints"] for p in people], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
         boxes = np.array([p["bbox"] if "bbox" in p else keypoint_box(k) for p, k in zip(people, gt)],
                          np.float32).reshape(-1, 4)
-        entries.append(Entry(root / item["file"] if "file" in item else None, item.get("frame_index", i), gt, boxes))
+        ids = np.array([p["track_id"] for p in people], int) if all("track_id" in p for p in people) else None
+        visible = np.array([p.get("visible", True) for p in people], bool)
+        entries.append(Entry(root / item["file"] if "file" in item else None, item.get("frame_index", i), gt, boxes,
+                             ids, visible))
     video = root / d["video"] if sequence and "video" in d else None
     if any(e.file is None for e in entries) and video is None:
         raise ValueError(f"{path}: entries without a 'file' need a top-level 'video'")
+    if video is not None and not video.is_file():
+        raise FileNotFoundError(f"{path}: its video {video} does not exist")
+    missing = [e.file for e in entries if e.file is not None and not e.file.is_file()]
+    if missing and sequence:
+        raise FileNotFoundError(f"{path}: {len(missing)} of its {len(entries)} frames are missing (first: "
+                                f"{missing[0]}); a sequence needs them all")
+    entries = [e for e in entries if e.file is None or e.file.is_file()]
     name = d.get("sequence") or (root.name if sequence else path.stem.replace(".pose17", ""))
-    return Dataset(Path(path), name, entries, sequence, float(d.get("fps", 30.0)), video)
+    return Dataset(Path(path), name, entries, sequence, float(d.get("fps", 30.0)), video, missing)
 
+
+def _check_pose17(d: object, path: Path) -> None:
+    """Raise ValueError naming the file, the record and the field for anything load_dataset could trip over."""
+    if not isinstance(d, dict) or d.get("format") != "pose17-v1":
+        found = d.get("format") if isinstance(d, dict) else f"a top-level {type(d).__name__}"
+        raise ValueError(f"{path}: not a pose17-v1 file (format {found!r}; see shared/data/README.md)")
+    key = "frames" if "frames" in d else "images"
+    if not isinstance(d.get(key), list):
+        raise ValueError(f"{path}: '{key}' must be a list of records")
+    for i, item in enumerate(d[key]):
+        where = f"{path}: {key}[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("people"), list):
+            raise ValueError(f"{where}: needs a 'people' list")
+        if "file" in item and not isinstance(item["file"], str):
+            raise ValueError(f"{where}.file: must be a path string")
+        for j, person in enumerate(item["people"]):
+            kp = person.get("keypoints") if isinstance(person, dict) else None
+            if not _numbers(kp, (NUM_KEYPOINTS, 3)):
+                raise ValueError(f"{where}.people[{j}].keypoints: must be {NUM_KEYPOINTS} [x, y, v] number "
+                                 f"triples, got {json.dumps(kp)[:60]}")
+            if "bbox" in person and not _numbers(person["bbox"], (4,)):
+                raise ValueError(f"{where}.people[{j}].bbox: must be 4 numbers [x, y, w, h]")
+
+
+def _numbers(value: object, shape: tuple[int, ...]) -> bool:
+    """Whether ``value`` is nested lists of ints/floats of exactly ``shape`` (no strings, no None)."""
+    if not isinstance(value, list):
+        return False
+    try:
+        array = np.asarray(value)
+    except ValueError:                      # ragged
+        return False
+    return array.shape == shape and array.dtype.kind in "iuf"
 
 def find_datasets(spec: Path | None) -> list[Path]:
     """A pose17 file, a folder holding some (searched recursively), or the default real sets."""
@@ -171,18 +219,31 @@ def _add(p: Predictions, keypoints: np.ndarray, scores: np.ndarray) -> None:
 
 def match_to_gt(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, min_oks: float) -> np.ndarray:
     """(P, 17, 2) predictions aligned with the GT people (Hungarian on OKS); NaN where none matched."""
+    out = np.full((len(gt), NUM_KEYPOINTS, 2), np.nan, np.float32)
+    matched, _ = match_indices(pred, gt, boxes, min_oks)
+    for c, r in enumerate(matched):
+        if r >= 0:
+            out[c] = pred[r, :, :2]
+    return out
+
+
+def match_indices(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, min_oks: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian on OKS: per GT person the index of its prediction (-1: none over ``min_oks``), and the (M, P)
+    OKS of every prediction against every GT person (0 for non-finite predictions)."""
     from scipy.optimize import linear_sum_assignment
 
-    out = np.full((len(gt), NUM_KEYPOINTS, 2), np.nan, np.float32)
+    matched = np.full(len(gt), -1, int)
+    sim = np.zeros((len(pred), len(gt)))
     finite = [i for i in range(len(pred)) if np.isfinite(pred[i, :, :2]).all()]
     if not finite or not len(gt):
-        return out
-    sim = np.array([[oks(pred[i], g, float(b[2] * b[3])) for g, b in zip(gt, boxes)] for i in finite])
+        return matched, sim
+    sim[finite] = [[oks(pred[i], g, float(b[2] * b[3])) for g, b in zip(gt, boxes)] for i in finite]
     rows, cols = linear_sum_assignment(-sim)
     for r, c in zip(rows, cols):
         if sim[r, c] >= min_oks:
-            out[c] = pred[finite[r], :, :2]
-    return out
+            matched[c] = r
+    return matched, sim
 
 
 def score(ds: Dataset, p: Predictions, aligned: bool, cfg: EvalConfig) -> dict:
@@ -300,6 +361,63 @@ def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, ba
     return points
 
 
+def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalConfig) -> dict:
+    """The live pipeline on a multi-person sequence, scored per person-frame against the GT.
+
+    Shown people are matched to the GT people of their frame (Hungarian on OKS over ``match_min_oks``). Recall
+    counts the GT people marked visible; an unmatched shown person is a duplicate when it lies on a GT person (OKS
+    over the same bar) and a phantom otherwise. An id switch is a GT person matched to another id than the last
+    one they were matched to. PCK of the live path (a missed person's joints count as wrong) is put beside PCK of
+    the same network on the GT boxes.
+    """
+    from livepose.sources import Frame
+
+    pipeline.reset()
+    found = people = duplicates = phantoms = switches = 0
+    last_id: dict[int, int] = {}
+    live, on_boxes, gts = [], [], []
+    for t, (entry, image) in enumerate(zip(ds.entries, images)):
+        res = pipeline.process(Frame(image, t, time.monotonic(), t / ds.fps))
+        pred = np.concatenate([res.poses.raw_keypoints, res.poses.raw_scores[..., None]], axis=-1)
+        matched, sim = match_indices(pred, entry.gt, entry.boxes, cfg.match_min_oks)
+        visible = np.ones(len(entry.gt), bool) if entry.visible is None else entry.visible
+        ids = np.arange(len(entry.gt)) if entry.track_ids is None else entry.track_ids
+        found += int((matched[visible] >= 0).sum())
+        people += int(visible.sum())
+        on_person = sim[np.setdiff1d(np.arange(len(pred)), matched)].max(axis=1, initial=0.0) >= cfg.match_min_oks
+        duplicates += int(on_person.sum())
+        phantoms += int((~on_person).sum())
+        for gid, m in zip(ids, matched):
+            if m >= 0:
+                switches += int(gid in last_id and last_id[gid] != res.track_ids[m])
+                last_id[gid] = res.track_ids[m]
+        live.append(np.where((matched >= 0)[:, None, None], pred[np.maximum(matched, 0), :, :2], np.nan)[visible])
+        on_boxes.append(pipeline.estimator(image, entry.boxes[visible]).keypoints)
+        gts.append(entry.gt[visible])
+    frames = max(len(ds.entries), 1)
+    out = {"person_frames": people, "recall": found / max(people, 1), "duplicates_per_frame": duplicates / frames,
+           "phantoms_per_frame": phantoms / frames, "false_per_100": 100.0 * (duplicates + phantoms) / max(people, 1),
+           "id_switches": switches}
+    gt_all = np.concatenate(gts)
+    for a in cfg.pck_alphas:
+        out[f"pck_live@{a}"] = pck(np.concatenate(live), gt_all, a).overall
+        out[f"pck_gt_boxes@{a}"] = pck(np.concatenate(on_boxes), gt_all, a).overall
+    return out
+
+
+def people_lines(r: dict, cfg: EvalConfig) -> list[str]:
+    """The table of :func:`people_metrics` for a report; nothing for a one-person sequence."""
+    if "people" not in r:
+        return []
+    p = r["people"]
+    heads = ["person-frames", "recall", "duplicates/frame", "phantoms/frame", "dup+phantom per 100", "id switches",
+             *[f"PCK@{a} live" for a in cfg.pck_alphas], *[f"PCK@{a} GT boxes" for a in cfg.pck_alphas]]
+    row = [p["person_frames"], p["recall"], p["duplicates_per_frame"], p["phantoms_per_frame"], p["false_per_100"],
+           p["id_switches"], *[p[f"pck_live@{a}"] for a in cfg.pck_alphas],
+           *[p[f"pck_gt_boxes@{a}"] for a in cfg.pck_alphas]]
+    return ["", "people (live pipeline, every GT person of every frame):", format_table(heads, [row])]
+
+
 def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rivals: dict, cfg: EvalConfig) -> dict:
     images = list(ds.images())
     gt = np.stack([e.gt[0] if len(e.gt) else np.zeros((NUM_KEYPOINTS, 3), np.float32) for e in ds.entries])
@@ -315,7 +433,8 @@ def evaluate_sequence(ds: Dataset, pipeline, modes: tuple[str, ...], rivals: dic
         sweeps[mode] = tradeoff(kps, scores, gt, ds.fps, base, cfg)
     for name, rival in rivals.items():
         rows[f"{name} tracking"] = temporal_metrics(rival.stream(images)[..., :2], gt, cfg)
-    return {"kind": "sequence", "frames": len(images), "fps": ds.fps, "temporal": rows, "tradeoff": sweeps,
+    people = {"people": people_metrics(ds, images, pipeline, cfg)} if max(len(e.gt) for e in ds.entries) > 1 else {}
+    return {"kind": "sequence", "frames": len(images), "fps": ds.fps, "temporal": rows, "tradeoff": sweeps, **people,
             "smoothing": {"kalman": {"measurement_noise": base.measurement_noise, "process_noise": base.process_noise},
                           "oneeuro": {"min_cutoff": base.oneeuro_min_cutoff, "beta": base.oneeuro_beta}}}
 
@@ -357,7 +476,7 @@ def report(name: str, r: dict, cfg: EvalConfig) -> str:
                       format_table(["stream", "accel err px", "vs raw, 95% CI", "jitter px", "jitter/torso",
                                     "lag vs GT frames", "lag vs raw frames", *[f"PCK@{a}" for a in cfg.pck_alphas],
                                     *[f"PCK@{a} box" for a in cfg.pck_box_alphas]], rows), "",
-                      format_table([f"PCK@{a0} per joint", *streams], joints)])
+                      format_table([f"PCK@{a0} per joint", *streams], joints)] + people_lines(r, cfg))
 
 
 def _interval(value):
@@ -410,6 +529,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the JHMDB clip of sequences_gt)")
     p.add_argument("--boxes", choices=("gt", "detector", "both"), default="both",
                    help="person boxes: ground truth, the detector's, or both (separately)")
+    p.add_argument("--last", type=int, help="only the last N images of each dataset (e.g. LSPet's held-out 200: "
+                   "training configs hold them out with holdout_last)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--plot", type=Path, help="draw the jitter-vs-lag trade-off of the filters to this image")
     p.add_argument("--rival", default="mediapipe,movenet",
@@ -419,16 +540,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from livepose.runner import load_pipeline
 
     cfg = EvalConfig()
     try:
         paths = find_datasets(args.dataset)
         datasets = [load_dataset(p) for p in paths]
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        if args.last:
+            for ds in datasets:
+                ds.entries = ds.entries[-args.last:]
+    except (OSError, ValueError, KeyError) as exc:
         print(f"livepose eval: {exc}", file=sys.stderr)
         return 2
+    for ds in datasets:
+        if ds.missing:
+            print(f"livepose eval: {ds.path}: skipping {len(ds.missing)} missing images (first: {ds.missing[0]})",
+                  file=sys.stderr)
+    if not any(ds.entries for ds in datasets):
+        print("livepose eval: no image of the dataset is there to evaluate", file=sys.stderr)
+        return 2
+    datasets = [ds for ds in datasets if ds.entries]
     loaded = load_pipeline(args, "livepose eval")
     if loaded is None:
         return 2

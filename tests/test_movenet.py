@@ -88,9 +88,10 @@ def test_teacher_agrees_with_ground_truth_and_fills_the_face(shared_data):
     assert np.mean(filled) >= 2
 
 
-def test_tiny_training_from_movenets_backbone(shared_data, tmp_path):
+def test_tiny_training_from_movenets_backbone(shared_data, tmp_path, capsys):
     """`livepose train` on the tiny MoveNet config: starts from MoveNet's backbone (BatchNorm frozen: its folded
-    biases are kept bit for bit), trains the whole network, exports a file the runtime loads."""
+    biases are kept bit for bit), trains the whole network, exports a file the runtime loads, and reports its
+    accuracy on images_gt on its own."""
     from livepose.cli import main
     from livepose.model import read_npz_meta
     from livepose.zoo import load_posenet
@@ -98,6 +99,8 @@ def test_tiny_training_from_movenets_backbone(shared_data, tmp_path):
     out = tmp_path / "tiny.npz"
     assert main(["train", "--config", str(ROOT / "configs/tiny_movenet.json"), "--data", str(shared_data),
                  "--workdir", str(tmp_path / "work"), "--export", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "livepose eval: model tiny" in report and "37 people" in report and "PCK@0.2" in report
     meta = read_npz_meta(out)
     assert meta["backbone"] == "mobilenetv2" and meta["deconv_filters"] == 128
     with np.load(out) as trained, np.load(BACKBONE) as start:

@@ -58,5 +58,21 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"livepose train: interrupted; checkpoint saved in {workdir}; run the same command to resume")
         return 130
-    export(model, model_cfg, args.export or Path(config["export"]))
+    out = args.export or Path(config["export"])
+    export(model, model_cfg, out)
+    return report_accuracy(out, args.data, config["data"]) if config.get("evaluate", True) else 0
+
+
+def report_accuracy(weights: Path, data_root: Path, spec: dict) -> int:
+    """After a run (finished or stopped by its budget): PCK on images_gt and on the held-out end of the pool,
+    with GT boxes, so every run ends with the figures its ship rule needs."""
+    from livepose.cli import main as cli
+
+    sets = [[str(data_root / "images_gt" / "annotations.pose17.json")]]
+    if spec.get("holdout_last"):
+        sets += [[str(data_root / rel), "--last", str(spec["holdout_last"])] for rel in spec.get("pose17", [])]
+    for dataset in sets:
+        rc = cli(["eval", *dataset, "--model", str(weights), "--boxes", "gt", "--no-rival", "--runtime", "keras"])
+        if rc:
+            return rc
     return 0
