@@ -1,7 +1,10 @@
 """`livepose` command line: one subcommand per job, each living in the module that does the job.
 
 Subcommand modules are imported lazily so `livepose weights list` does not pay for TensorFlow.
-Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``.
+Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``. Logging is set up here, once for every
+command: quiet (warnings of livepose) by default, everything with ``--verbose``. The stop signals are handled
+before any subcommand module is imported, so Ctrl-C or SIGTERM during the seconds TensorFlow takes to import
+ends the process quietly (exit 130 or 143) instead of with a traceback.
 """
 
 from __future__ import annotations
@@ -9,17 +12,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
+import os
 import signal
 import sys
 import threading
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
+    "batch": ("livepose.batch", "track an archive of videos on Ray (local or a cluster), resumable"),
     "weights": ("livepose.weights.cli", "list, fetch or import SimpleBaseline checkpoints"),
     "smooth": ("livepose.refilter", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
     "bench": ("livepose.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
     "bench-app": ("livepose.app.bench", "measure the display fps of the real window replaying a video live"),
     "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
+    "synth": ("livepose.synthetic", "make a multi-person test video with exact GT from annotated stills"),
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
     "calibrate": ("livepose.calibrate", "scale a weights file's keypoint confidences to match the default's"),
     "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
@@ -28,8 +35,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: exit status of a process ended by the signal, as a shell reports it (128 + the signal number)
+EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised by the SIGTERM handler: a KeyboardInterrupt (every command finalises its outputs on it) that
+    remembers which signal it was."""
+
+    signum = signal.SIGTERM
+
+
+def setup_logging(verbose: bool) -> None:
+    """Once per process, in the entry point: livepose's warnings only, or (``verbose``) every library's INFO too."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # read when TensorFlow loads, after this
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    with _sigterm_as_ctrl_c():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:   # only before a command took over (commands handle their own)
+            print(f"livepose: stopped by {signal.Signals(getattr(exc, 'signum', signal.SIGINT)).name}",
+                  file=sys.stderr)
+            return EXIT_STATUS[getattr(exc, "signum", signal.SIGINT)]
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="livepose", description="Real-time human pose tracking.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
@@ -37,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
+    setup_logging("--verbose" in argv[1:])
     module = importlib.import_module(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
+    cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
     args = cmd_parser.parse_args(argv[1:])
-    with _sigterm_as_ctrl_c():
-        return int(module.main(args) or 0)
+    code = int(module.main(args) or 0)
+    if _sigterm_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
+        return EXIT_STATUS[signal.SIGTERM]     # the command stopped as for Ctrl-C; report the signal it was
+    return code
 
 
 @contextlib.contextmanager
@@ -52,18 +93,20 @@ def _sigterm_as_ctrl_c():
     A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it. Handlers live
     on the main thread only; elsewhere (a command run from a worker thread) SIGTERM keeps its own handler.
     """
+    _sigterm_as_ctrl_c.received = False
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _raise_keyboard_interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt
+def _raise_stopped(signum: int, frame) -> None:
+    _sigterm_as_ctrl_c.received = True
+    raise Stopped
 
 
 if __name__ == "__main__":

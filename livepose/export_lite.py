@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from livepose.atomic import write_atomic
 from livepose.config import CropConfig, LiteConfig
 from livepose.crop import box_to_region, warp_crops
 
@@ -246,12 +247,6 @@ def ms_per_crop(nets: dict[str, object], crops: np.ndarray, batch_sizes: tuple[i
 
 # --- the export ----------------------------------------------------------------------------------------------------
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def read_manifest(out_dir: Path) -> dict:
     path = Path(out_dir) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {"variants": {}}
@@ -289,7 +284,7 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
         for b in cfg.batch_sizes:
             t0 = time.perf_counter()
             name = f"{precision}_b{b}.tflite"
-            _write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv))
+            write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv))
             log.info("exported %s (%.0f s)", out_dir / name, time.perf_counter() - t0)
             files[str(b)] = name
         lite = nets[precision] = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads,
@@ -300,7 +295,7 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
     manifest.setdefault("keras_ms_per_crop", {}).update(timings.pop("keras"))
     for precision, ms in timings.items():
         manifest["variants"][precision]["ms_per_crop"] = ms
-    _write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
     return manifest
 
 
@@ -351,7 +346,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from livepose.runtime import choose_precision, lite_dir, resolve_weights
 
     precisions = _parse_list(args.precision)

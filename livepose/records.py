@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from livepose.atomic import replacing
 from livepose.config import SmoothConfig
 from livepose.smooth import BankOutput
 
@@ -103,20 +104,24 @@ def frame_record(frame: int, t: float, source_time: float, track_ids: Sequence[i
     return FrameRecord(frame, t, source_time, people, filter_params(cfg), dict(timings_ms or {}))
 
 
-def read_records(path: str | Path) -> Iterator[FrameRecord]:
-    with open(path, encoding="utf-8") as f:
+def read_records(path: str | Path, skipped: list[int] | None = None) -> Iterator[FrameRecord]:
+    """The frame records of a JSONL file. A line that is not one raises ValueError, unless ``skipped`` is given:
+    then its line number is appended there and reading goes on (a torn last line, a corrupt line in a long log)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
             if line.strip():
                 try:
                     yield FrameRecord.from_json(line)
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{path}:{n}: not a livepose frame record ({exc})") from exc
+                except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+                    if skipped is None:
+                        raise ValueError(f"{path}:{n}: not a livepose frame record ({exc})") from exc
+                    skipped.append(n)
 
 
 def write_records(path: str | Path, records: Iterable[FrameRecord]) -> int:
-    """Write records as JSONL; returns how many."""
+    """Write records as JSONL, replacing ``path`` only once all are written; returns how many."""
     n = 0
-    with open(path, "w", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for rec in records:
             f.write(rec.to_json() + "\n")
             n += 1

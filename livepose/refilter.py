@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -18,6 +20,7 @@ from livepose.config import SmoothConfig
 from livepose.metrics import jitter
 from livepose.records import FrameRecord, frame_record, read_records, smooth_config_from, write_records
 from livepose.smooth import METHODS, MOTION_MODELS, SmoothingBank
+from livepose.writers import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +83,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, opt) for opt, field in OVERRIDES.items() if getattr(args, opt) is not None}
-    records = list(read_records(args.input))
-    if not records:
-        raise SystemExit(f"{args.input}: no frame records")
-    out = list(refilter(records, overrides))
-    write_records(args.output, out)
+    bad: list[int] = []
+    try:
+        check_outputs({"--output": Path(args.output)}, inputs=[args.input])
+        records = list(read_records(args.input, skipped=bad))
+        if not records:
+            raise ValueError(f"{args.input}: no livepose frame records" + (
+                f" in its {len(bad)} lines (a JSONL written by `livepose run --keypoints` is needed)" if bad else ""))
+        out = list(refilter(records, overrides))
+        write_records(args.output, out)
+    except (OSError, ValueError) as exc:    # missing or unreadable input, a CSV, an unwritable output
+        reason = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        print(f"livepose smooth: {reason}", file=sys.stderr)
+        return 2
+    if bad:   # counted as a log scorer would: a torn last line (a full disk, a kill) or corrupt lines elsewhere
+        shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        print(f"livepose smooth: skipped {len(bad)} lines of {args.input} that are not frame records (line {shown})",
+              file=sys.stderr)
     raw, before, after = (_jitter_by_track(records, "raw"), _jitter_by_track(records, "smoothed"),
                           _jitter_by_track(out, "smoothed"))
     print(f"{len(out)} frames -> {args.output}")

@@ -196,15 +196,21 @@ class KalmanSmoother(_JointFilter):
 
 
 class OneEuroSmoother(_JointFilter):
-    """One Euro filter per joint and axis, with each joint's real time since its last measurement."""
+    """One Euro filter per joint and axis, with each joint's real time since its last measurement.
+
+    As the authors' reference and MediaPipe's one_euro_filter.cc: the speed is taken between this sample and the
+    previous *raw* sample (``z_prev``), not the filtered state, which would feed the filter's own lag back into it.
+    """
 
     def _new_state(self) -> None:
         self.x = np.zeros((self.num_joints, 2))
         self.dx = np.zeros((self.num_joints, 2))
+        self.z_prev = np.zeros((self.num_joints, 2))
 
     def _grow_state(self, extra: int) -> None:
         self.x = np.concatenate([self.x, np.zeros((extra, 2))])
         self.dx = np.concatenate([self.dx, np.zeros((extra, 2))])
+        self.z_prev = np.concatenate([self.z_prev, np.zeros((extra, 2))])
 
     @staticmethod
     def _alpha(cutoff: float | np.ndarray, dt: np.ndarray) -> np.ndarray:
@@ -220,12 +226,13 @@ class OneEuroSmoother(_JointFilter):
         idx = np.flatnonzero(self.clock.alive & seen & (dt > 0))   # a repeated timestamp carries no news
         if len(idx):
             dt = dt[idx, None]
-            speed = (z[idx] - self.x[idx]) / dt
+            speed = (z[idx] - self.z_prev[idx]) / dt
             self.dx[idx] += self._alpha(self.cfg.oneeuro_d_cutoff, dt) * (speed - self.dx[idx])
             cutoff = self.cfg.oneeuro_min_cutoff + self.cfg.oneeuro_beta * np.abs(self.dx[idx])
             self.x[idx] += self._alpha(cutoff, dt) * (z[idx] - self.x[idx])
+            self.z_prev[idx] = z[idx]
         born = seen & ~self.clock.alive
-        self.x[born] = z[born]
+        self.x[born] = self.z_prev[born] = z[born]
         self.dx[born] = 0.0
         self.clock.mark_seen(seen, s, t)
         return self.clock.output(self.x.copy(), seen, s)

@@ -496,6 +496,11 @@ class ImageFolderSource(_FileSource):
             self._counts["skipped_files"] += len(others)
             log.warning("%s: skipping %d non-image files (%s)", path, len(others), ", ".join(others[:5]))
 
+    @property
+    def files(self) -> list[Path]:
+        """The images in play order: a frame's index is its position here."""
+        return list(self._files)
+
     def _read_next(self) -> tuple[np.ndarray, int, float] | None:
         index = self._next
         while index < len(self._files):

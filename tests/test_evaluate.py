@@ -140,3 +140,43 @@ def test_flip_test_makes_the_default_more_accurate(shared_data, tmp_path):
     ap = {k: v["oks_ap"]["AP"] for k, v in acc.items()}
     print(f"\nPCK@0.2 {plain:.3f} -> {flipped:.3f}, AP {ap[False]:.3f} -> {ap[True]:.3f}")
     assert flipped >= plain + 0.01 and ap[True] >= ap[False]
+
+
+def _malformed(d: dict, case: str) -> object:
+    if case == "top-level list":
+        return d["images"]
+    person = d["images"][1]["people"][0]
+    if case == "keypoints as a string":
+        person["keypoints"] = "0 0 2"
+    elif case == "wrong keypoint shape":
+        person["keypoints"] = person["keypoints"][:14]
+    elif case == "bbox of 3":
+        person["bbox"] = person["bbox"][:3]
+    return d
+
+
+@pytest.mark.parametrize("case, field", [("top-level list", "top-level list"),
+                                         ("keypoints as a string", "images[1].people[0].keypoints"),
+                                         ("wrong keypoint shape", "images[1].people[0].keypoints"),
+                                         ("bbox of 3", "images[1].people[0].bbox")])
+def test_malformed_dataset_is_one_line_naming_file_record_and_field(shared_data, tmp_path, capsys, case, field):
+    """Issue 29 item 6: these were IndexError/AttributeError tracebacks; now one line, exit 2, before the model."""
+    src = image_subset(shared_data, tmp_path, ("coco_val2017", "mpii"))
+    bad = tmp_path / "bad.pose17.json"
+    bad.write_text(json.dumps(_malformed(json.loads(src.read_text()), case)))
+    assert cli(["eval", str(bad), "--no-rival", "--model", "no_such_weights.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and field in err and "Traceback" not in err, err
+
+
+def test_missing_images_are_skipped_and_counted(shared_data, small_weights, tmp_path, capsys):
+    """Issue 29 item 6: one missing image used to abort the whole evaluation."""
+    src = image_subset(shared_data, tmp_path, ("coco_val2017", "mpii", "aic"))
+    d = json.loads(src.read_text())
+    d["images"][1]["file"] = str(tmp_path / "gone.jpg")
+    src.write_text(json.dumps(d))
+    out = tmp_path / "r.json"
+    assert cli(["eval", str(src), "--no-rival", "--boxes", "gt", "--model", str(small_weights), "--runtime", "keras",
+                "--json", str(out)]) == 0
+    assert "skipping 1 missing images" in capsys.readouterr().err
+    assert json.loads(out.read_text())["datasets"]["subset"]["images"] == 2

@@ -128,6 +128,42 @@ def test_real_dt_beats_a_fixed_dt_when_frames_drop(penn_noisy):
     assert np.mean(real) < np.mean(fixed)
 
 
+def _paper_one_euro(x: np.ndarray, t: np.ndarray, min_cutoff: float, beta: float, d_cutoff: float) -> np.ndarray:
+    """Casiez et al., CHI 2012, equations written out one sample at a time (as MediaPipe's one_euro_filter.cc):
+    the speed is the difference to the previous raw sample, low-passed at d_cutoff; the cutoff grows with it."""
+    def alpha(te: float, cutoff):
+        return 1.0 / (1.0 + (1.0 / (2.0 * np.pi * cutoff)) / te)
+
+    out = np.empty_like(x)
+    x_hat, dx_hat, x_prev = x[0].copy(), np.zeros_like(x[0]), x[0].copy()
+    out[0] = x_hat
+    for i in range(1, len(x)):
+        te = t[i] - t[i - 1]
+        dx = (x[i] - x_prev) / te
+        dx_hat = dx_hat + alpha(te, d_cutoff) * (dx - dx_hat)
+        a = alpha(te, min_cutoff + beta * np.abs(dx_hat))
+        x_hat = x_hat + a * (x[i] - x_hat)
+        x_prev = x[i]
+        out[i] = x_hat
+    return out
+
+
+@pytest.mark.parametrize("beta", [0.007, 0.05])
+def test_one_euro_follows_the_reference_equations(jannabi, beta):
+    """Issue 29 item 13: the speed term uses the previous raw sample, not the filtered state. On a noisy sine the
+    old form was up to ~12 px off at beta 0.007; on the real detector stream (uneven dt) it is off by pixels too."""
+    rng = np.random.default_rng(0)
+    t_sine = np.cumsum(rng.uniform(0.02, 0.05, 300))                    # uneven frame times, as a live camera
+    sine = 200.0 * np.sin(2 * np.pi * 0.8 * t_sine)
+    noisy = np.stack([sine, 0.5 * sine], axis=1)[:, None, :] + rng.normal(0, 4.0, (300, 1, 2))
+    kp, _, ts = jannabi
+    for x, t in ((noisy, t_sine), (kp[:, :1], ts)):
+        cfg = SmoothConfig(method="oneeuro", oneeuro_beta=beta, min_score=0.0, max_predict_s=10.0)
+        ours, _ = _run(cfg, x, np.ones(x.shape[:2]), t)
+        expected = _paper_one_euro(x, t, cfg.oneeuro_min_cutoff, beta, cfg.oneeuro_d_cutoff)
+        np.testing.assert_allclose(ours, expected, atol=1e-9)
+
+
 @pytest.mark.parametrize("smoother_cls", [KalmanSmoother, OneEuroSmoother])
 def test_missing_joint_is_predicted_then_dropped_then_reinitialised(jannabi, smoother_cls):
     kp, sc, ts = jannabi
@@ -331,3 +367,37 @@ def test_record_json_round_trip_keeps_nan_and_bits():
     np.testing.assert_array_equal(back.people[0].raw, raw)
     np.testing.assert_array_equal(back.people[0].smoothed, smoothed)
     assert back.t == 0.1 + 0.2 and back.timings_ms == {"pose": 3.25}
+
+
+def test_smooth_skips_and_counts_bad_lines(jannabi, tmp_path, capsys):
+    """Issue 29 item 5: a corrupt line in the middle and the torn last line a full disk leaves are skipped and
+    counted; the good records are re-filtered."""
+    kp, sc, ts = jannabi
+    live = _live_run(kp[:50], sc[:50], ts[:50], {0: KALMAN})
+    src = tmp_path / "run.jsonl"
+    lines = [r.to_json() for r in live]
+    lines[20] = lines[20][:-40] + "#garbage"
+    src.write_text("\n".join(lines) + "\n" + lines[0][:100])           # ends mid-line, no newline
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["smooth", str(src), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 2 lines" in err and "line 21, 51" in err and "Traceback" not in err
+    assert [r.frame for r in read_records(out)] == [i for i in range(50) if i != 20]
+
+
+@pytest.mark.parametrize("case", ["missing", "csv", "folder", "output=input"])
+def test_smooth_mistakes_are_one_line_and_exit_2(jannabi, tmp_path, capsys, case):
+    kp, sc, ts = jannabi
+    good = tmp_path / "run.jsonl"
+    write_records(good, _live_run(kp[:10], sc[:10], ts[:10], {0: KALMAN}))
+    table = tmp_path / "run.csv"
+    table.write_text("frame,t,id,joint,x_raw\n0,0.0,1,nose,10.0\n")
+    given, output = {"missing": (tmp_path / "nope.jsonl", tmp_path / "o.jsonl"),
+                     "csv": (table, tmp_path / "o.jsonl"),
+                     "folder": (tmp_path, tmp_path / "o.jsonl"),
+                     "output=input": (good, good)}[case]
+    before = good.read_bytes()
+    assert cli.main(["smooth", str(given), "-o", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("livepose smooth: ") and "Traceback" not in err, err
+    assert good.read_bytes() == before and not (tmp_path / "o.jsonl").exists()

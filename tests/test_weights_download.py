@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,20 +19,22 @@ from livepose.weights.download import ChecksumError, DownloadError, download
 
 PAYLOAD = np.random.default_rng(0).bytes(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
-CFG = WeightsConfig(timeout_s=5.0, chunk_bytes=16_384, max_attempts=3)
+CFG = WeightsConfig(timeout_s=5.0, chunk_bytes=16_384, max_attempts=3, retry_backoff_s=0.01)
 
 
 class Server:
     """Serves ``files`` at ``/<name>``; logs every request's Range header and the status it answered."""
 
-    def __init__(self, ranges: bool = True, cut_first_at: int | None = None) -> None:
+    def __init__(self, ranges: bool = True, cut_first_at: int | None = None, cut_always: bool = False) -> None:
         self.files: dict[str, bytes] = {"file.bin": PAYLOAD}
-        self.ranges, self.cut_first_at = ranges, cut_first_at
+        self.ranges, self.cut_first_at, self.cut_always = ranges, cut_first_at, cut_always
         self.log: list[tuple[str | None, int]] = []
+        self.times: list[float] = []    # time.monotonic() of every request
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
+                server.times.append(time.monotonic())
                 body = server.files.get(self.path.lstrip("/"))
                 if body is None:
                     self.send_error(404)
@@ -54,6 +57,8 @@ class Server:
                 chunk = body[start:]
                 if server.cut_first_at is not None:  # drop the connection mid-body, once
                     chunk, server.cut_first_at = chunk[: server.cut_first_at], None
+                if server.cut_always:
+                    chunk = chunk[:1000]
                 self.wfile.write(chunk)
 
             def log_message(self, *args):
@@ -108,6 +113,19 @@ def test_interrupted_transfer_resumes(tmp_path):
         server.close()
     assert dest.read_bytes() == PAYLOAD
     assert server.log == [(None, 200), ("bytes=50000-", 206)]
+
+
+def test_retries_back_off(tmp_path):
+    """Issue 29 item 14: a server that keeps dropping us is retried after 1x, then 2x the backoff, not at once."""
+    server = Server(cut_always=True)
+    cfg = WeightsConfig(timeout_s=5.0, chunk_bytes=16_384, max_attempts=3, retry_backoff_s=0.3)
+    try:
+        with pytest.raises(DownloadError, match="gave up after 3 attempts"):
+            download(f"{server.url}/file.bin", tmp_path / "file.bin", SHA, cfg=cfg)
+    finally:
+        server.close()
+    gaps = np.diff(server.times)
+    assert len(gaps) == 2 and gaps[0] >= 0.3 and gaps[1] >= 0.6, gaps
 
 
 def test_server_without_range_restarts_clean(tmp_path):

@@ -59,7 +59,6 @@ def initial_source(args: argparse.Namespace) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from livepose.qt import ensure_app
 
     app = ensure_app()
@@ -89,6 +88,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
+    from livepose.cli import setup_logging
+
     parser = argparse.ArgumentParser(prog="run_live.py", description=DESCRIPTION)
     add_arguments(parser)
-    return main(parser.parse_args(argv))
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return main(args)

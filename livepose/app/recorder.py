@@ -1,7 +1,7 @@
 """Recording on the pipeline thread: every processed frame, not only the ones the UI had time to show.
 
 A recording is an annotated video (writers.VideoWriter: .avi survives a crash) and/or keypoints (JSONL
-records as ``livepose smooth`` reads them, or CSV). Start/stop come from the UI thread, writes from the
+records as ``livepose smooth`` reads them, CSV, or COCO results JSON). Start/stop come from the UI thread, writes from the
 worker; one lock orders them, so stop() returns with every file closed and renamed into place.
 """
 
@@ -14,20 +14,11 @@ from typing import Callable, Sequence
 
 from livepose.config import RenderConfig
 from livepose.render import annotate
-from livepose.writers import CsvWriter, JsonlWriter, VideoWriter, WriterError
+from livepose.writers import CocoWriter, CsvWriter, JsonlWriter, VideoWriter, WriterError, write_result
 
 log = logging.getLogger(__name__)
 
-KEYPOINT_FORMATS = (".jsonl", ".csv")
-
-
-def write_keypoints(writer, result) -> None:
-    rec = result.record()
-    if isinstance(writer, JsonlWriter):
-        writer.write(rec.to_dict())
-    else:
-        writer.write_frame(rec.frame, rec.t, [p.id for p in rec.people], [p.raw for p in rec.people],
-                           [p.smoothed for p in rec.people])
+KEYPOINT_FORMATS = (".jsonl", ".csv", ".json")
 
 
 class Recorder:
@@ -48,11 +39,13 @@ class Recorder:
     def start_video(self, path: str | Path, fps: float) -> None:
         self._start("video", VideoWriter(path, fps))
 
-    def start_keypoints(self, path: str | Path) -> None:
+    def start_keypoints(self, path: str | Path, source_name: str = "live") -> None:
+        """JSONL, CSV or (.json) COCO results; ``source_name`` names the frames in a COCO images list."""
         suffix = Path(path).suffix.lower()
         if suffix not in KEYPOINT_FORMATS:
             raise ValueError(f"keypoints are exported as {' or '.join(KEYPOINT_FORMATS)}, not {suffix or 'no extension'!r}")
-        self._start("keypoints", JsonlWriter(path) if suffix == ".jsonl" else CsvWriter(path))
+        writers = {".jsonl": JsonlWriter, ".csv": CsvWriter}
+        self._start("keypoints", writers[suffix](path) if suffix in writers else CocoWriter(path, source_name))
 
     def _start(self, kind: str, writer) -> None:
         self.stop(kind)
@@ -82,13 +75,10 @@ class Recorder:
                         writer.write(annotate(result.frame.image, result.people, self.render_cfg,
                                               hud=self.hud(result)))
                     else:
-                        write_keypoints(writer, result)
+                        write_result(writer, result)
                 except (WriterError, OSError, ValueError) as exc:
-                    # a full disk or a frame of another size ends this output, not the stream
+                    # a full disk ends this output, not the stream; what was written stays in the .partial file
                     del self._outputs[kind]
+                    writer.abandon()
                     log.error("recording to %s stopped: %s", writer.path, exc)
-                    self.on_error(f"recording to {writer.path} stopped: {exc}")
-                    try:
-                        writer.close()
-                    except OSError:
-                        log.exception("closing %s after an error", writer.path)
+                    self.on_error(f"recording to {writer.path} stopped: {exc}; kept {writer.partial}")

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from livepose.atomic import write_atomic
 from livepose.config import PipelineConfig, SmoothConfig
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ def save_settings(settings: AppSettings, path: str | Path | None = None) -> None
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2))
     except OSError as exc:
         log.warning("could not save settings to %s: %s", path, exc)

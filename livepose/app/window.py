@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         self._action(source, "Quit", self.close, "Ctrl+Q")
         record = bar.addMenu("&Record")
         self.record_action = self._action(record, "Record video…", self._toggle_video, "Ctrl+R", checkable=True)
-        self.export_action = self._action(record, "Export keypoints (JSONL/CSV)…", self._toggle_export, "Ctrl+E",
+        self.export_action = self._action(record, "Export keypoints (JSONL/CSV/COCO)…", self._toggle_export, "Ctrl+E",
                                           checkable=True)
         self._action(record, "Save screenshot…", self._screenshot_dialog, "Ctrl+S")
         view = bar.addMenu("&View")
@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"recording to {path}")
 
     def start_export(self, path: str | Path) -> None:
-        self.recorder.start_keypoints(path)
+        self.recorder.start_keypoints(path, self.source.name if self.source is not None else "live")
         self._sync_record_actions()
         self.statusBar().showMessage(f"exporting keypoints to {path}")
 
@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
             self.stop_recording("keypoints")
             return
         path = self._ask_save("Export keypoints", self._default_path("keypoints", ".jsonl"),
-                              "JSON lines (*.jsonl);;CSV (*.csv)")
+                              "JSON lines (*.jsonl);;CSV (*.csv);;COCO results (*.json)")
         self._guarded(self.start_export, path)
 
     def _screenshot_dialog(self) -> None:

@@ -49,7 +49,6 @@ def _list() -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.action == "list":
         return _list()
     from livepose.weights.convert import import_checkpoint, load_model

@@ -12,6 +12,7 @@ import http.client
 import logging
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -86,6 +87,8 @@ def download(
     part = dest.with_name(dest.name + ".part")
     last_error: Exception | None = None
     for attempt in range(1, cfg.max_attempts + 1):
+        if attempt > 1:
+            time.sleep(cfg.retry_backoff_s * 2 ** (attempt - 2))
         try:
             resumed = _fetch_once(url, part, cfg)
         except urllib.error.HTTPError as e:
