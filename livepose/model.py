@@ -94,6 +94,7 @@ def _mobilenet_backbone(inp: tf.Tensor, cfg: ModelConfig) -> tf.Tensor:
 
 
 MOBILENET_BN_EPSILON = 1e-3   # keras.applications.MobileNetV2's
+HEAD_INIT_STD = 0.001         # SimpleBaseline's deconv and final-layer weight init
 BACKBONES: dict[str, Callable[[tf.Tensor, ModelConfig], tf.Tensor]] = {
     "resnet": _resnet_backbone,
     "mobilenetv2": _mobilenet_backbone,
@@ -120,12 +121,15 @@ def build_simplebaseline(cfg: ModelConfig = ModelConfig(), batch_size: int | Non
         raise ValueError(f"input size must be a multiple of 32 (the backbone's stride), got {h}x{w}")
     inp = keras.Input((h, w, 3), batch_size=batch_size, name="image")
     x = BACKBONES[cfg.backbone](inp, cfg)
+    # the official init (pose_resnet.py): N(0, 0.001) head weights, so training starts at the all-zero heatmap's
+    # loss instead of 100x above it; from Keras' default init the head first collapses onto that plateau and stays
+    head_init = keras.initializers.RandomNormal(stddev=HEAD_INIT_STD)
     for i in range(cfg.num_deconv):
         x = keras.layers.Conv2DTranspose(
-            cfg.deconv_filters, 4, strides=2, padding="same", use_bias=False, name=f"deconv_layers_{3 * i}"
-        )(x)
+            cfg.deconv_filters, 4, strides=2, padding="same", use_bias=False, kernel_initializer=head_init,
+            name=f"deconv_layers_{3 * i}")(x)
         x = keras.layers.ReLU()(_bn(x, cfg, f"deconv_layers_{3 * i + 1}"))
-    out = keras.layers.Conv2D(cfg.num_joints, 1, name="final_layer")(x)
+    out = keras.layers.Conv2D(cfg.num_joints, 1, kernel_initializer=head_init, name="final_layer")(x)
     tag = f"resnet{cfg.depth}" if cfg.backbone == "resnet" else cfg.backbone
     return keras.Model(inp, out, name=f"simplebaseline_{tag}_{h}x{w}")
 
