@@ -14,11 +14,12 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: name -> shipped weights file (trained in-house, see README "Model card").
 SHIPPED = {
-    # The 256x192 checkpoint is the default since 2026-12-04: at or above the 128x96 one (v5, trained from scratch;
-    # the 256x192 line was fine-tuned from it) at PCK@0.2 on every set with GT, live on LiteRT. The 128x96 one
-    # costs a quarter per crop and stays for crowds and slow CPUs, and its confidences are the ones the thresholds
-    # were tuned on (livepose.calibrate). README "Model card" has the figures.
-    "default": "simplebaseline_r18_256x192.npz",
+    # The default since 2026-12-07 is m1, a SimpleBaseline head on MoveNet Thunder's pose-pretrained backbone
+    # (docs/model-card.md). "fast" is v10 (ResNet-18, trained from scratch): cheaper per crop, for slow machines
+    # and crowds; r18-128x96 (v5) costs a quarter of v10.
+    "default": "simplebaseline_movenet_256x192.npz",
+    "movenet-256x192": "simplebaseline_movenet_256x192.npz",
+    "fast": "simplebaseline_r18_256x192.npz",
     "r18-256x192": "simplebaseline_r18_256x192.npz",
     "r18-128x96": "simplebaseline_r18_128x96.npz",
 }
