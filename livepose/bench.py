@@ -191,7 +191,8 @@ def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) ->
         pc = pipeline.cfg
         pipeline.detector = make_detector(replace(
             pc, detect=replace(pc.detect, num_threads=args.threads),
-            coco_detect=replace(pc.coco_detect, num_threads=args.threads)))
+            coco_detect=replace(pc.coco_detect, num_threads=args.threads),
+            multi_detect=replace(pc.multi_detect, num_threads=args.threads)))
     pipeline.estimator.net.warmup()
 
     frames: list = []
@@ -279,7 +280,6 @@ def report(m: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         video = args.video or default_video()
         rival_names(args)

@@ -2,7 +2,8 @@
 
 Subcommand modules are imported lazily so `livepose weights list` does not pay for TensorFlow.
 Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``. Logging is set up here, once for every
-command: quiet (warnings of livepose) by default, everything with ``--verbose``. The stop signals are handled
+command: quiet (warnings of livepose) by default, everything with ``--verbose`` (the native libraries' start-up
+lines too: see livepose.quiet, and Qt's XDG_RUNTIME_DIR warning). The stop signals are handled
 before any subcommand module is imported, so Ctrl-C or SIGTERM during the seconds TensorFlow takes to import
 ends the process quietly (exit 130 or 143) instead of with a traceback.
 """
@@ -16,7 +17,9 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
@@ -52,7 +55,21 @@ def setup_logging(verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # read when TensorFlow loads, after this
+        _name_qt_runtime_dir()
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+
+def _name_qt_runtime_dir() -> None:
+    """Qt on Linux warns "QStandardPaths: XDG_RUNTIME_DIR not set" (containers, ssh, cron) and then uses a private
+    temporary folder: name one like it first, when it is ours and private as Qt requires."""
+    if "XDG_RUNTIME_DIR" in os.environ or not sys.platform.startswith("linux"):
+        return
+    runtime = Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        st = runtime.stat()
+        if st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def main(argv: list[str] | None = None) -> int:

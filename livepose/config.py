@@ -62,6 +62,21 @@ class CocoDetectConfig:
 
 
 @dataclass(frozen=True)
+class MultiDetectConfig:
+    """MoveNet MultiPose as a person detector (livepose.detect_multi; the .tflite ships in assets/)."""
+
+    score_threshold: float = 0.1          # its person scores run low: at 0.1 it found 0.90 of images_gt's people with
+                                          # 0.43 false boxes an image, at 0.2 0.85 and 0.19 (the tracker drops phantoms)
+    nms_iou: float = 0.5                  # between the views of one call (the network suppresses within a view)
+    max_people: int = 20
+    min_size: float = 8.0                 # px: smaller boxes are not people a 1:4 heatmap can pose
+    split_overlap: float = 0.2            # a full view (6 people, the network's cap) is searched again in two halves,
+                                          # each this share of the frame wider than half, so nobody is cut in two
+    model_path: str = ""                  # "" = assets/movenet_multipose_320.tflite
+    num_threads: int = 2
+
+
+@dataclass(frozen=True)
 class FusedDetectConfig:
     """NanoDet and tiled BlazePose together (livepose.detect_fused): the most people, at both detectors' cost."""
 
@@ -93,13 +108,26 @@ class TrackConfig:
 
     min_iou: float = 0.3                  # below this similarity a detection never matches a track
     iou_weight: float = 0.5               # similarity = w * box IoU + (1 - w) * keypoint OKS (IoU alone without keypoints)
-    min_hits: int = 2                     # a track is confirmed (shown) after this many matched frames
+    min_hits: int = 2                     # a track is confirmed (shown) after this many matched frames; those born
+                                          # on a stream's first frame (a still image) are shown at once
     max_misses: int = 10                  # a track is ended after this many frames without a match
     detect_every: int = 10                # run the detector at least every N frames to catch newcomers
+    lost_detect_every: int = 3            # ... and this often while a track is lost or overlaps another (not every
+                                          # frame: a person hidden behind another would keep the detector busy)
+    overlap_iou: float = 0.2              # tracks whose boxes overlap this much: a crop there can show the wrong one
     background_detect: bool = True        # that periodic run on its own thread: its frames do not wait for it
     min_keypoint_score: float = 0.3       # keypoints above this define the next frame's ROI
-    min_track_score: float = 0.25         # mean keypoint score under which a track's ROI is not trusted
-    roi_replaced_coverage: float = 0.5    # a detection replaces an ROI when it holds at least this share of it
+    min_track_score: float = 0.25         # mean keypoint score under which a pose is not a person (a phantom)
+    min_person_joints: int = 6            # ... as is one with fewer keypoints above min_keypoint_score
+    min_shared_joints: int = 4            # two poses are compared over at least this many joints confident in both
+    same_person_oks: float = 0.6          # a detector's own pose this close (OKS) to a track's is that track's person:
+                                          # the detection replaces its ROI (images_gt: MultiPose's pose against the
+                                          # network's on the same person 0.66-0.99, median 0.94)
+    same_box_coverage: float = 0.9        # box-only detectors: a detection holding this share of a track's keypoint
+    same_centre_offset: float = 0.15      # box, centred within this share of its own size, replaces its ROI
+    duplicate_oks: float = 0.8            # two crops whose poses agree this well (OKS) show one person: one is kept
+                                          # (images_gt: two crops of one person >= 0.92 but for 2 of 37; two people
+                                          # side by side <= 0.55; two standing overlapped on a synthetic clip 0.6-0.7)
     roi_max_shrink: float = 0.05          # an ROI's sides shrink by at most this share a frame: a network that pulls
                                           # edge joints inwards cannot spiral the crop down onto the torso
 
@@ -132,9 +160,11 @@ class PipelineConfig:
     """How the stages are put together."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    detector: str = "blazepose"           # "blazepose" (fast, one prominent person), "nanodet" (COCO, groups)
-                                          # or "fused" (both: the most people found, the slowest)
+    detector: str = "multipose"           # "multipose" (MoveNet MultiPose: everyone, up to 6 a view), "blazepose"
+                                          # (fast, one prominent person), "nanodet" (COCO, groups) or "fused"
+                                          # (NanoDet + tiled BlazePose); README "Person detectors" has the figures
     detect: DetectConfig = field(default_factory=DetectConfig)
+    multi_detect: MultiDetectConfig = field(default_factory=MultiDetectConfig)
     coco_detect: CocoDetectConfig = field(default_factory=CocoDetectConfig)
     fused_detect: FusedDetectConfig = field(default_factory=FusedDetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
@@ -215,7 +245,10 @@ class RenderConfig:
     raw_ghost_opacity: float = 0.35       # the faint raw skeleton drawn beside the smoothed one
     show_ids: bool = True
     show_raw: bool = False
-    hud_font_px: int = 14
+    label_font_pt: int = 12               # track id labels
+    hud_font_share: float = 0.022         # HUD text height as a share of the frame's (720 p: 16 px, 3 lines ~10 %)
+    hud_min_font_px: int = 8              # smaller frames or windows shrink the HUD to this, then elide its lines
+    hud_in_outputs: bool = False          # burn the HUD into saved videos and pictures (run --hud; the app's View menu)
 
 
 @dataclass(frozen=True)
@@ -241,6 +274,16 @@ class BenchConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """`livepose batch` defaults (livepose.batch)."""
+
+    workers: int | None = None            # Ray actors, each loading the model once; None: one per CPU core
+    object_store_mb: int = 200            # local Ray only: clips travel as paths and results as small dicts
+    video_suffix: str = ".mp4"            # --video: annotated clips as mp4v (shareable; .avi would survive a crash)
+    bench_workers: tuple[int, ...] = (1, 2)  # --bench: the worker counts timed, in one run
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """`livepose eval` defaults."""
 
@@ -256,6 +299,27 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class SynthConfig:
+    """`livepose synth`: a multi-person test video with exact GT, made from an annotated still (livepose.synthetic)."""
+
+    frames: int = 40
+    fps: float = 30.0
+    size: tuple[int, int] = (480, 640)    # (height, width) of the video
+    zoom: tuple[float, float] = (1.1, 1.35)  # camera zoom at the first and the last frame (1: the still just fits)
+    pan: float = 0.15                     # camera pan over the clip, share of the still's width (clamped to the still)
+    shake_px: float = 2.0                 # std of the camera's frame-to-frame jitter, output pixels
+    walkers: int = 2                      # people pasted into the scene, walking past each other
+    walker_height: float = 0.8            # the front walker's height, share of the still's height
+    back_scale: float = 0.85              # each further walker is this much smaller and stands higher (farther)
+    walk: float = 0.5                     # how far the walkers go over the clip, share of the still's width
+    feather_px: float = 5.0               # soft edge of a pasted person's matte
+    limb_width: float = 0.12              # matte: limb thickness, share of the person's height
+    min_visible: float = 0.5              # GT: a person counts as visible when this share of their labelled joints
+                                          # is in view and not behind a walker pasted in front
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The desktop app (livepose.app): meters, plots and stream housekeeping."""
 
@@ -267,3 +331,4 @@ class AppConfig:
     camera_probe: int = 10                # camera indices tried by the camera list
     record_fps: float = 30.0              # recordings of sources that report no frame rate (some cameras)
     stop_timeout_s: float = 1.0           # closing waits this long for the pipeline thread
+    hud_in_outputs: bool = True           # recordings and screenshots show the HUD as the window does (View menu)

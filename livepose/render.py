@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PyQt5 import sip
 from PyQt5.QtCore import QPointF, QRectF, Qt
-from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PyQt5.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
 from livepose.config import RenderConfig
 from livepose.skeleton import LIMBS, track_colour
@@ -59,34 +59,67 @@ def draw_people(painter: QPainter, people: Sequence, cfg: RenderConfig, smoothed
         if cfg.show_ids:
             x, y, _, _ = person.box
             painter.setPen(QPen(colour))
-            painter.setFont(QFont("Sans", max(8, cfg.hud_font_px - 2), QFont.Bold))
+            painter.setFont(QFont("Sans", cfg.label_font_pt, QFont.Bold))
             painter.drawText(QPointF(x, max(12.0, y - 4)), f"#{person.track_id}")
 
 
-def draw_hud(painter: QPainter, lines: Sequence[str], cfg: RenderConfig) -> None:
-    """Status lines in the top-left corner on a translucent panel."""
-    if not lines:
-        return
-    font = QFont("Monospace", cfg.hud_font_px)
+def people_count(n: int) -> str:
+    """The HUDs' count: "1 person", "3 people"."""
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
+def _hud_font(px: int) -> QFont:
+    font = QFont("Monospace")
     font.setStyleHint(QFont.TypeWriter)
+    font.setPixelSize(px)
+    return font
+
+
+def hud_layout(lines: Sequence[str], cfg: RenderConfig, area: QRectF) -> tuple[QFont, QRectF, list[str]]:
+    """Font, panel and text of the HUD in the top-left corner of ``area`` (a frame, or its place in a window).
+
+    The text height is a share of the area's, so the HUD covers the same part of any frame; it shrinks until the
+    widest line fits (not below ``hud_min_font_px``, where lines are elided instead), so nothing is cut off.
+    """
+    px = max(cfg.hud_min_font_px, int(area.height() * cfg.hud_font_share))
+    widest = max((QFontMetricsF(_hud_font(px)).horizontalAdvance(s) for s in lines), default=0.0)
+    room = area.width() - 2 * px                      # margins of px / 2 outside and inside the panel
+    if widest > room:
+        px = max(cfg.hud_min_font_px, int(px * room / widest))
+    font = _hud_font(px)
+    metrics = QFontMetricsF(font)
+    room = area.width() - 2 * px
+    shown = [metrics.elidedText(s, Qt.ElideRight, room) for s in lines]
+    width = max((metrics.horizontalAdvance(s) for s in shown), default=0.0) + px
+    height = metrics.lineSpacing() * len(shown) + px
+    panel = QRectF(area.left() + px / 2, area.top() + px / 2, width, height) if shown else QRectF()
+    return font, panel.intersected(area), shown
+
+
+def draw_hud(painter: QPainter, lines: Sequence[str], cfg: RenderConfig, area: QRectF) -> None:
+    """Status lines on a translucent panel in the top-left corner of ``area`` (see hud_layout)."""
+    font, panel, shown = hud_layout(lines, cfg, area)
+    if not shown:
+        return
     painter.setFont(font)
-    metrics = painter.fontMetrics()
-    width = max(metrics.horizontalAdvance(s) for s in lines) + 12
-    height = metrics.height() * len(lines) + 8
-    painter.fillRect(QRectF(4, 4, width, height), QColor(0, 0, 0, 150))
+    painter.fillRect(panel, QColor(0, 0, 0, 150))
     painter.setPen(QColor(255, 255, 255))
-    for i, line in enumerate(lines):
-        painter.drawText(QPointF(10, 4 + metrics.ascent() + 4 + i * metrics.height()), line)
+    metrics = QFontMetricsF(font)
+    pad = font.pixelSize() / 2
+    for i, line in enumerate(shown):
+        painter.drawText(QPointF(panel.left() + pad, panel.top() + pad + metrics.ascent() + i * metrics.lineSpacing()),
+                         line)
 
 
 def annotate(image_rgb: np.ndarray, people: Sequence, cfg: RenderConfig = RenderConfig(), smoothed: bool = True,
              hud: Sequence[str] = ()) -> np.ndarray:
-    """A copy of the frame with skeletons (and optional HUD lines) painted on it."""
+    """A copy of the frame with skeletons painted on it, and the ``hud`` lines when ``cfg.hud_in_outputs``."""
     out = np.ascontiguousarray(image_rgb).copy()
     img = qimage_view(out)
     painter = QPainter(img)
     painter.setRenderHint(QPainter.Antialiasing)
     draw_people(painter, people, cfg, smoothed)
-    draw_hud(painter, hud, cfg)
+    if cfg.hud_in_outputs:
+        draw_hud(painter, hud, cfg, QRectF(img.rect()))
     painter.end()
     return out

@@ -11,6 +11,7 @@ import numpy as np
 
 from livepose.config import CropConfig, RivalConfig
 from livepose.crop import affine_matrix, box_to_region, transform_points, warp_crops
+from livepose.quiet import native_chatter_filtered
 from livepose.skeleton import NUM_KEYPOINTS
 from livepose.train.teacher import BlazePoseTeacher
 
@@ -19,17 +20,38 @@ class MediaPipePose(BlazePoseTeacher):
     """``pose(image_rgb)`` -> (17, 3) x, y (pixels), visibility, or None when MediaPipe finds nobody."""
 
     def __init__(self, tracking: bool, cfg: RivalConfig = RivalConfig()) -> None:
+        self.tracking = tracking
+        self.cfg = cfg
+        self._pose = None               # MediaPipe's graph, made by the first call
+        self._fresh = True              # the graph has given no result since it was made or restarted
+
+    def __call__(self, image_rgb: np.ndarray, box_xywh: np.ndarray | None = None) -> np.ndarray | None:
+        """The teacher's call. A new or restarted graph starts its models on threads of its own, which print absl
+        lines at some moment before its first result: that first call, and making the graph, leave them out."""
+        if not self._fresh:
+            return super().__call__(image_rgb, box_xywh)
         import mediapipe as mp
 
-        self.tracking = tracking
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=not tracking, model_complexity=cfg.model_complexity, smooth_landmarks=True,
-            min_detection_confidence=cfg.min_detection_confidence,
-            min_tracking_confidence=cfg.min_tracking_confidence)
+        with native_chatter_filtered():
+            if self._pose is None:
+                self._pose = mp.solutions.pose.Pose(
+                    static_image_mode=not self.tracking, model_complexity=self.cfg.model_complexity,
+                    smooth_landmarks=True, min_detection_confidence=self.cfg.min_detection_confidence,
+                    min_tracking_confidence=self.cfg.min_tracking_confidence)
+            self._fresh = False
+            return super().__call__(image_rgb, box_xywh)
 
     def reset(self) -> None:
-        """Forget the tracked person (a new run over the same or another video)."""
-        self._pose.reset()
+        """Forget the tracked person (a new run over the same or another video): the graph restarts."""
+        if self._pose is not None:
+            with native_chatter_filtered():
+                self._pose.reset()
+            self._fresh = True
+
+    def close(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose, self._fresh = None, True
 
     def __enter__(self) -> MediaPipePose:
         return self
@@ -95,7 +117,8 @@ class MoveNetTracker:
         from livepose.movenet import MoveNetThunder
         from livepose.train.teacher import MOVENET_MODEL
 
-        self.net = MoveNetThunder(MOVENET_MODEL)
+        with native_chatter_filtered():
+            self.net = MoveNetThunder(MOVENET_MODEL)
         self.min_score = cfg.movenet_min_score
         self._previous: np.ndarray | None = None
 

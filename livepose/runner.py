@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import logging
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from tqdm import tqdm
 
-from livepose.config import DecodeConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
+from livepose.config import DecodeConfig, LiteConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
 from livepose.detect import DETECTORS
 from livepose.runtime import add_runtime_arguments
+
+if TYPE_CHECKING:
+    from livepose.pipeline import FrameResult, Pipeline
+    from livepose.sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +34,21 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    "checkpoint (.pth/.pth.tar) or a name from `livepose weights list`")
     p.add_argument("--input-size",
                    help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
-    p.add_argument("--filter", choices=("kalman", "oneeuro", "none"), default=SmoothConfig.method)
+    p.add_argument("--filter", choices=("kalman", "oneeuro", "none"), default=SmoothConfig.method,
+                   help=f"temporal smoothing of the keypoints (default {SmoothConfig.method})")
     p.add_argument("--no-smooth", action="store_true", help="same as --filter none")
-    p.add_argument("--process-noise", type=float, default=SmoothConfig.process_noise)
-    p.add_argument("--measurement-noise", type=float, default=SmoothConfig.measurement_noise)
+    p.add_argument("--process-noise", type=float, default=SmoothConfig.process_noise,
+                   help="Kalman: white acceleration variance, (px/s^2)^2; higher follows faster "
+                        f"(default {SmoothConfig.process_noise:g})")
+    p.add_argument("--measurement-noise", type=float, default=SmoothConfig.measurement_noise,
+                   help="Kalman: keypoint noise std in px at score 1; higher smooths more "
+                        f"(default {SmoothConfig.measurement_noise:g})")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x network cost)")
     p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
     p.add_argument("--detector", choices=DETECTORS, default=PipelineConfig.detector,
-                   help="blazepose: fast, made for one prominent person (webcam); nanodet: COCO-trained, finds "
-                        "groups and small people, about 3x the detector time; fused: both (the most people)")
+                   help="multipose (default): MoveNet MultiPose, every person with their pose, up to 6 a view "
+                        "(a full view is searched again in halves); blazepose: fast, made for one prominent person; "
+                        "nanodet: COCO boxes, small people; fused: NanoDet and tiled BlazePose")
     p.add_argument("--sync-detect", action="store_true",
                    help="run the periodic newcomer search on the frame it serves instead of beside the frames")
     add_runtime_arguments(p)
@@ -52,30 +64,51 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
                    decode=replace(DecodeConfig(), flip_test=args.flip_test))
 
 
-def build_pipeline(args: argparse.Namespace):
-    """Model + detector + pipeline from command-line options."""
+def build_pipeline(args: argparse.Namespace, threads: int | None = None):
+    """Model + detector + pipeline from command-line options.
+
+    ``threads`` caps the LiteRT network's and the detectors' CPU threads, for processes that share a machine (batch
+    workers); None keeps each config's default.
+    """
     from livepose.detect import make_detector
     from livepose.estimate import PoseEstimator
     from livepose.pipeline import Pipeline
+    from livepose.runtime import load_litenet, resolve_runtime
     from livepose.zoo import load_posenet
 
     cfg = pipeline_config(args)
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
-    net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
-                       precision=args.precision)
+    if threads is not None:   # every stage config with a thread count (the detectors')
+        cfg = replace(cfg, **{f.name: replace(getattr(cfg, f.name), num_threads=threads) for f in fields(cfg)
+                              if hasattr(getattr(cfg, f.name), "num_threads")})
+    if threads is not None and resolve_runtime(args.runtime, args.model, size, args.precision) == "litert":
+        # load_posenet builds LiteRT with LiteConfig's thread count, so the capped one is passed here
+        net = load_litenet(args.model, size, args.precision, replace(LiteConfig(), num_threads=threads))
+    else:
+        net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
+                           precision=args.precision)
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
+
+
+def model_load_errors() -> tuple[type[Exception], ...]:
+    """What loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT
+    export): reported as one line, never a traceback."""
+    from livepose.export_lite import ExportFailed
+
+    return OSError, ValueError, ExportFailed
 
 
 def load_pipeline(args: argparse.Namespace, prog: str):
     """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights (or a LiteRT export
     of them that failed) are one line on stderr and ``None``, not a traceback, so every command that loads a model
-    fails the same clear way."""
-    from livepose.export_lite import ExportFailed
+    fails the same clear way. LiteRT's start-up lines are left out unless ``--verbose``."""
+    from livepose.quiet import native_chatter_filtered
 
     try:
-        return build_pipeline(args)
-    except (OSError, ValueError, ExportFailed) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        with native_chatter_filtered():
+            return build_pipeline(args)
+    except model_load_errors() as exc:      # named by its path when the loader's message does not say which file
+        print(f"{prog}: {exc}" if str(args.model) in str(exc) else f"{prog}: {args.model}: {exc}", file=sys.stderr)
         return None
 
 
@@ -84,19 +117,85 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="annotated video (.mp4, or .avi to survive a crash)")
     p.add_argument("--keypoints", type=Path, help="JSONL: one record per frame, raw and smoothed keypoints")
     p.add_argument("--csv", type=Path, help="CSV: one row per frame x person x joint")
+    p.add_argument("--coco", type=Path, help="COCO keypoint results JSON (pycocotools loadRes), plus a "
+                   "<name>.images.json that maps image_id to frames")
     p.add_argument("--realtime", action="store_true", help="replay files at native fps, dropping frames")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--show-raw", action="store_true", help="draw the raw skeleton as a ghost beside the smoothed one")
+    p.add_argument("--hud", action=argparse.BooleanOptionalAction, default=RenderConfig.hud_in_outputs,
+                   help="burn the status lines (model, people, filter, timings) into the --out video, scaled to "
+                        "its size (default: %(default)s)")
     add_model_arguments(p)
 
 
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from livepose.qt import ensure_app
-    from livepose.render import annotate
-    from livepose.sources import SourceError, open_source
-    from livepose.writers import CsvWriter, JsonlWriter, VideoWriter, WriterError
+@dataclass(frozen=True)
+class RunOutputs:
+    """What a run writes (None: not written) and how its annotated video is drawn."""
 
+    video: Path | None = None
+    keypoints: Path | None = None
+    csv: Path | None = None
+    render: RenderConfig = RenderConfig()
+    coco: Path | None = None
+
+    def paths(self) -> dict[str, Path | None]:
+        """Option name -> path of every file a run writes, for check_outputs before anything is opened."""
+        from livepose.writers import coco_images_path
+
+        return {"--out": self.video, "--keypoints": self.keypoints, "--csv": self.csv, "--coco": self.coco,
+                "--coco images list": coco_images_path(self.coco) if self.coco else None}
+
+
+def track_source(source: FrameSource, pipeline: Pipeline, model_name: str,
+                 outputs: RunOutputs) -> Iterator[FrameResult]:
+    """Track ``source`` frame by frame into ``outputs``, yielding each result once it is written.
+
+    The one loop behind `livepose run` and each clip of `livepose batch`, so both write the same records. The outputs
+    are renamed from their ``.partial`` names when the generator ends or is closed (wrap it in contextlib.closing).
+    """
+    from livepose.render import annotate
+    from livepose.sources import ImageFolderSource
+    from livepose.writers import CocoWriter, CsvWriter, JsonlWriter, VideoWriter, write_result
+
+    files = source.files if isinstance(source, ImageFolderSource) else None
+    with contextlib.ExitStack() as stack:
+        video = stack.enter_context(VideoWriter(outputs.video, source.native_fps or 30.0)) if outputs.video else None
+        keypoint_writers = [stack.enter_context(make(path)) for path, make in (
+            (outputs.keypoints, JsonlWriter), (outputs.csv, CsvWriter),
+            (outputs.coco, lambda path: CocoWriter(path, source.name, files))) if path]
+        for frame in source:
+            result = pipeline.process(frame)
+            for writer in keypoint_writers:
+                write_result(writer, result)
+            if video is not None:
+                video.write(annotate(frame.image, result.people, outputs.render, hud=run_hud(result, model_name)))
+            yield result
+
+
+def run_hud(result: FrameResult, model_name: str) -> list[str]:
+    """The status lines of an annotated video (``--hud``)."""
+    from livepose.render import people_count
+
+    t = result.timings_ms
+    return [f"{model_name}  {people_count(len(result.track_ids))}  filter {result.smooth_cfg.method}",
+            f"net {t['infer']:.0f} ms  detect {t['detect']:.0f} ms  total {t['total']:.0f} ms"]
+
+
+def main(args: argparse.Namespace) -> int:
+    from livepose.qt import ensure_app
+    from livepose.sources import SourceError, open_source
+    from livepose.writers import WriterError, check_outputs, partial_path
+
+    outputs = RunOutputs(args.out, args.keypoints, args.csv,
+                         replace(RenderConfig(), show_raw=args.show_raw, hud_in_outputs=args.hud), args.coco)
+    paths = outputs.paths()
+    try:            # before the model loads (seconds) and before any file is opened
+        check_outputs(paths, inputs=[args.source])
+    except WriterError as exc:
+        print(f"livepose run: {exc}", file=sys.stderr)
+        return 2
+    if not any(paths.values()):
+        print("livepose run: no --out, --keypoints, --csv or --coco given: nothing will be saved", file=sys.stderr)
     ensure_app(headless=True)
     try:
         source = open_source(args.source, SourceConfig(mode="realtime" if args.realtime else "every"))
@@ -108,38 +207,25 @@ def main(args: argparse.Namespace) -> int:
         source.close()
         return 2
     pipeline, model_name = loaded
-    render_cfg = replace(RenderConfig(), show_raw=args.show_raw)
     total = source.frame_count if args.max_frames is None else min(args.max_frames, source.frame_count or args.max_frames)
     n = 0
     try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(source)
-            video = stack.enter_context(VideoWriter(args.out, source.native_fps or 30.0)) if args.out else None
-            jsonl = stack.enter_context(JsonlWriter(args.keypoints)) if args.keypoints else None
-            table = stack.enter_context(CsvWriter(args.csv)) if args.csv else None
-            for frame in tqdm(source, total=total, unit="frame", desc=Path(str(args.source)).name):
-                result = pipeline.process(frame)
-                if jsonl is not None:
-                    jsonl.write(result.record().to_dict())
-                if table is not None:
-                    rec = result.record()
-                    table.write_frame(rec.frame, rec.t, [p.id for p in rec.people],
-                                      [p.raw for p in rec.people], [p.smoothed for p in rec.people])
-                if video is not None:
-                    t = result.timings_ms
-                    hud = [f"{model_name}  {len(result.track_ids)} people  filter {result.smooth_cfg.method}",
-                           f"net {t['infer']:.0f} ms  detect {t['detect']:.0f} ms  total {t['total']:.0f} ms"]
-                    video.write(annotate(frame.image, result.people, render_cfg, hud=hud))
+        with source, contextlib.closing(track_source(source, pipeline, model_name, outputs)) as results:
+            for _ in tqdm(itertools.islice(results, args.max_frames), total=total, unit="frame",
+                          desc=Path(str(args.source)).name):
                 n += 1
-                if args.max_frames is not None and n >= args.max_frames:
-                    break
-    except (SourceError, WriterError) as exc:
-        print(f"livepose run: {exc}", file=sys.stderr)
-        return 2
+    except (SourceError, OSError) as exc:      # WriterError is an OSError: a full disk, a folder gone
+        kept = [str(partial_path(p)) for p in paths.values() if p is not None and partial_path(p).exists()]
+        print(f"livepose run: {exc}" + (f"; partial output kept in {', '.join(kept)}" if kept else ""),
+              file=sys.stderr)
+        return 1 if n else 2
     except KeyboardInterrupt:
         print(f"livepose run: interrupted after {n} frames; outputs were closed and are valid", file=sys.stderr)
         return 130
     stats = source.stats
     print(f"{n} frames, {stats.frames_dropped} dropped, {stats.skipped_files} unreadable files skipped"
           + (", video truncated" if stats.truncated else ""))
+    written = [str(p) for p in paths.values() if p is not None and p.exists()]
+    if written:
+        print("wrote " + ", ".join(written))
     return 0

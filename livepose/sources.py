@@ -310,6 +310,13 @@ class _FileSource(FrameSource):
             self._steps += n
             self._cond.notify_all()
 
+    def reconfigure(self, cfg: SourceConfig) -> None:
+        """Read on with ``cfg`` (loop, every frame or realtime); realtime replay keeps time from the next frame, so
+        switching to it drops nothing that was read before."""
+        with self._cond:
+            self.cfg, self._clock = cfg, None
+            self._cond.notify_all()
+
     def seek(self, index: int) -> None:
         """Continue from frame `index`; while paused, the next read delivers that one frame."""
         if index < 0 or (self.frame_count is not None and index >= self.frame_count):

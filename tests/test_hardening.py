@@ -259,3 +259,140 @@ def test_coco_results_load_in_pycocotools(tmp_path, shared_data, capsys):
     evaluation.summarize()
     capsys.readouterr()
     assert evaluation.stats[0] > 0.05   # real matches (0.10 measured: BlazePose finds one person of these crowds)
+
+
+# --- 9: a HUD scaled to the frame, inside it, and only where asked for ---------------------------------------------
+
+APP_HUD = ["simplebaseline_r18_256x192  1 person  filter kalman  [detector]",
+           "display 24.3 fps  pipeline 25.1 fps  age  40 ms  dropped 3",
+           "ms: detect 12  crop 1  infer 40  decode 2  track 0  smooth 0  total 60"]
+
+
+def _first_frame(path: Path) -> np.ndarray:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    ok, image = cap.read()
+    cap.release()
+    assert ok, path
+    return image
+
+
+def _hud_extent(annotated: np.ndarray, plain: np.ndarray) -> tuple[int, int]:
+    """(bottom row, right column) + 1 of what the HUD changed: its panel darkens the frame."""
+    rows, cols = np.nonzero(np.abs(annotated.astype(int) - plain.astype(int)).sum(axis=2) > 40)
+    return int(rows.max()) + 1, int(cols.max()) + 1
+
+
+def test_hud_is_scaled_to_the_frame_and_kept_inside_it(shared_data):
+    """Item 9: on a PAL (720x576) frame the app's three HUD lines stay inside the frame with a margin (the fixed
+    14 pt font ran past the right edge) and cover about a tenth of its height, the same share on 360, 720 and
+    1080 px frames; a 320 px wide frame gets elided lines, still inside."""
+    import cv2
+
+    from livepose.config import RenderConfig
+    from livepose.qt import ensure_app
+    from livepose.render import annotate
+
+    ensure_app(headless=True)
+    source = _first_frame(shared_data / VIDEO)
+    shares = {}
+    for w, h in ((720, 576), (640, 360), (1280, 720), (1920, 1080), (320, 240)):
+        plain = np.ascontiguousarray(cv2.resize(source, (w, h))[:, :, ::-1])
+        assert np.array_equal(annotate(plain, [], RenderConfig(), hud=APP_HUD), plain)   # off unless asked for
+        bottom, right = _hud_extent(annotate(plain, [], RenderConfig(hud_in_outputs=True), hud=APP_HUD), plain)
+        assert right <= w - 2, (w, h, right)
+        shares[h] = bottom / h
+    assert all(0.05 < s < 0.13 for h, s in shares.items() if h >= 360), shares
+    assert max(shares[h] for h in (360, 720, 1080)) < 1.25 * min(shares[h] for h in (360, 720, 1080)), shares
+
+
+def test_run_out_burns_the_hud_only_with_hud(tmp_path, shared_data, capsys):
+    """Item 9: `run --out` writes skeletons only; `--hud` adds the status lines (scaled, top left)."""
+    import cv2
+
+    plain_out, hud_out = tmp_path / "plain.avi", tmp_path / "hud.avi"
+    for out, extra in ((plain_out, []), (hud_out, ["--hud"])):
+        assert cli.main(["run", str(shared_data / VIDEO), "--out", str(out), "--max-frames", "2", *extra, *RUN]) == 0
+    capsys.readouterr()
+    source, plain, hud = (_first_frame(p) for p in (shared_data / VIDEO, plain_out, hud_out))
+    band = (slice(0, 60), slice(0, 400))          # where the HUD sits on a 1280x720 frame
+    assert np.abs(plain[band].astype(int) - source[band].astype(int)).mean() < 6     # codec noise only
+    assert hud[band].mean() < source[band].mean() - 15    # the translucent panel (white text on it)
+
+
+# --- 11: no library noise on the terminal unless --verbose ----------------------------------------------------------
+
+NOISE = ("Created TensorFlow Lite XNNPACK delegate", "W0000", "absl::InitializeLog", "QStandardPaths")
+
+
+def _quiet_env(tmp_path: Path) -> dict[str, str]:
+    """What a shell in a container or over ssh has: no XDG_RUNTIME_DIR (Qt warns about that)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.pop("XDG_RUNTIME_DIR", None)
+    return env
+
+
+def _noise(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if any(n in line for n in NOISE)]
+
+
+@pytest.mark.slow
+def test_run_and_eval_print_no_library_noise_unless_verbose(tmp_path, shared_data, small_weights):
+    """Item 11: a normal `run` and `eval` (LiteRT detector, MediaPipe rival, Qt offscreen) print neither LiteRT's
+    XNNPACK line, nor MediaPipe's absl W0000 lines, nor Qt's XDG_RUNTIME_DIR warning; `--verbose` brings them back.
+    Item 12: eval explains a negative "lag vs GT" under its table and in --help."""
+    env = _quiet_env(tmp_path)
+    run = [sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints", str(tmp_path / "k.jsonl"),
+           "--max-frames", "2", *RUN]
+    quiet = subprocess.run(run, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert quiet.returncode == 0 and _noise(quiet.stderr) == [], quiet.stderr
+    assert "wrote" in quiet.stdout
+    verbose = subprocess.run([*run, "--verbose"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert verbose.returncode == 0 and any(NOISE[0] in line for line in _noise(verbose.stderr)), verbose.stderr
+
+    clip = shared_data / "sequences_gt" / "jhmdb_goal_keeping_tips_catch_fr_med_2" / "gt.pose17.json"
+    ev = subprocess.run([sys.executable, "-m", "livepose", "eval", str(clip), "--boxes", "gt", "--rival", "mediapipe",
+                         "--model", str(small_weights), *RUN], capture_output=True, text=True, env=env, cwd=ROOT,
+                        timeout=600)
+    assert ev.returncode == 0 and _noise(ev.stderr) == [], ev.stderr
+    assert "mediapipe tracking" in ev.stdout and "can fall below 0" in ev.stdout
+    helped = subprocess.run([sys.executable, "-m", "livepose", "eval", "--help"], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=600)
+    assert "lag vs raw" in " ".join(helped.stdout.split()) and "can fall below 0" in " ".join(helped.stdout.split())
+
+
+@pytest.mark.slow
+def test_app_start_prints_no_library_noise(tmp_path, shared_data, small_weights):
+    """Item 11: `livepose app VIDEO` starts (window shown, the file opened: its settings are saved) and closes on
+    Ctrl-C without the XNNPACK line or Qt's XDG_RUNTIME_DIR warning."""
+    env = dict(_quiet_env(tmp_path), QT_QPA_PLATFORM="offscreen")
+    app = subprocess.Popen([sys.executable, "-m", "livepose", "app", str(shared_data / VIDEO), "--model",
+                            str(small_weights), *RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env, cwd=ROOT)
+    settings = tmp_path / "config" / "livepose" / "app.json"
+    deadline = time.monotonic() + 300
+    while not settings.exists() and app.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert settings.exists(), app.communicate(timeout=60) if app.poll() is not None else "app did not open the file"
+    time.sleep(2)                                     # a few frames through the pipeline
+    app.send_signal(signal.SIGINT)
+    _, stderr = app.communicate(timeout=120)
+    assert _noise(stderr) == [], stderr
+
+
+# --- 12: weights list shows what ships ------------------------------------------------------------------------------
+
+def test_weights_list_names_the_shipped_models(tmp_path):
+    """Item 12: `weights list` starts with the models that ship (what --model accepts without a download), each
+    with its input size and backbone."""
+    from livepose.zoo import SHIPPED
+
+    out = subprocess.run([sys.executable, "-m", "livepose", "weights", "list"], capture_output=True, text=True,
+                         env=_quiet_env(tmp_path), cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    shipped = out.stdout.split("\n\n")[0].splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in shipped[2:]}
+    assert list(rows) == list(SHIPPED)
+    assert all(row[-1] == SHIPPED[name] for name, row in rows.items())
+    assert rows["r18-128x96"][:2] == ["128x96", "resnet-18"]

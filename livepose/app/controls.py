@@ -57,7 +57,7 @@ class SmoothingPanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow(self.enabled_box)
         form.addRow("Filter", self.method_combo)
-        form.addRow("Process noise", self.process_noise)
+        form.addRow("Process noise (px²/s⁴)", self.process_noise)
         form.addRow("Measurement noise (px)", self.measurement_noise)
         form.addRow("Min cutoff (Hz)", self.min_cutoff)
         form.addRow("Beta", self.beta)

@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-cutoff", type=float, help="One Euro: cutoff in Hz at rest")
     p.add_argument("--beta", type=float, help="One Euro: speed coefficient")
     p.add_argument("--show-raw", action="store_true", help="draw the raw keypoints as a ghost from the start")
+    p.add_argument("--every-frame", action="store_true",
+                   help="process every frame of a video file or folder, slower than real time on a slow machine, "
+                        "instead of keeping to its frame rate and dropping frames (remembered; Source menu)")
     # None = "not given": the settings file fills these in
     p.set_defaults(model=None, detector=None, filter=None, process_noise=None, measurement_noise=None)
     p.epilog = (f"Keys: K smoothing on/off, G raw ghost, Space play/pause, . next frame, Ctrl+R record, "
@@ -47,6 +50,7 @@ def merge_settings(args: argparse.Namespace, settings: AppSettings) -> argparse.
             setattr(args, name, getattr(settings, name))
     settings.model, settings.detector = args.model, args.detector
     settings.show_raw = settings.show_raw or args.show_raw
+    settings.every_frame = settings.every_frame or args.every_frame
     settings.oneeuro_min_cutoff = settings.oneeuro_min_cutoff if args.min_cutoff is None else args.min_cutoff
     settings.oneeuro_beta = settings.oneeuro_beta if args.beta is None else args.beta
     return args
@@ -65,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     from PyQt5.QtCore import QTimer
 
     from livepose.app.window import MainWindow
+    from livepose.config import SourceConfig
     from livepose.runner import load_pipeline
 
     settings = load_settings()
@@ -76,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
     pipeline, model_name = loaded
     pipeline.set_smoothing(dataclasses.replace(pipeline.bank.cfg, oneeuro_min_cutoff=settings.oneeuro_min_cutoff,
                                                oneeuro_beta=settings.oneeuro_beta))
-    window = MainWindow(pipeline, model_name, settings)
+    window = MainWindow(pipeline, model_name, settings,
+                        source_cfg=SourceConfig(mode="every" if settings.every_frame else "realtime"))
     window.resize(1400, 860)
     window.show()
     QTimer.singleShot(0, lambda: window.start(initial_source(args)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livepose.atomic import write_atomic
-from livepose.config import PipelineConfig, SmoothConfig
+from livepose.config import AppConfig, PipelineConfig, SmoothConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class AppSettings:
     show_raw: bool = False
     joint: int = 9                     # the joint the jitter plot follows (left wrist)
     loop: bool = False
+    every_frame: bool = SourceConfig.mode == "every"   # files: process every frame rather than keep to their fps
+    hud_in_outputs: bool = AppConfig.hud_in_outputs
 
     def smooth_config(self, base: SmoothConfig = SmoothConfig()) -> SmoothConfig:
         return dataclasses.replace(base, method=self.filter if self.smoothing else "none",

@@ -27,6 +27,7 @@ class LivePipeline:
         self._pending_cfg: SmoothConfig | None = None
         self._pending_reset = False
         self._pending_detector: str | None = None
+        self._last_index: int | None = None      # frame index of the last frame processed (worker thread)
 
     @property
     def smooth_cfg(self) -> SmoothConfig:
@@ -44,7 +45,7 @@ class LivePipeline:
             self._pending_detector = name
 
     def request_reset(self) -> None:
-        """Forget tracks before the next frame (a seek, a new source)."""
+        """Forget tracks before the next frame (a seek, a new source): a new pass, numbered from 0."""
         with self._lock:
             self._pending_reset = True
 
@@ -54,15 +55,31 @@ class LivePipeline:
             cfg, reset, detector = self._pending_cfg, self._pending_reset, self._pending_detector
             self._pending_cfg, self._pending_reset, self._pending_detector = None, False, None
         if reset:
-            self.pipeline.reset()
+            self._number_afresh()
         if cfg is not None:
             self.pipeline.set_smoothing(cfg)
         if detector is not None:
-            self.pipeline.set_detector(detector)
+            from livepose.quiet import native_chatter_filtered
+
+            with native_chatter_filtered():
+                self.pipeline.set_detector(detector)
 
     def process(self, frame, capture_wait_ms: float = 0.0):
         self.apply_pending()   # (the pipeline itself resets when time goes back: a loop or a backward seek)
+        if self._last_index is not None and frame.index < self._last_index:
+            self._number_afresh()
+        self._last_index = frame.index
         return self.pipeline.process(frame, capture_wait_ms)
+
+    def _number_afresh(self) -> None:
+        """A new source, a seek or a loop starts a new pass: its people are numbered from 0 again, as on the first
+        pass. Pipeline.reset keeps the tracker counting so that no id of one stream is ever reused; for the app each
+        pass is a stream, so the tracks, the filters (keyed by id) and the numbering all start afresh."""
+        from livepose.track import Tracker
+
+        self.pipeline.reset()
+        self.pipeline.tracker = Tracker(self.pipeline.tracker.cfg)
+        self._last_index = None
 
 
 class RateMeter:

@@ -7,6 +7,7 @@ ResultBridge (queued signals, latest result wins) or Recorder (one lock).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -29,18 +30,30 @@ from livepose.sources import SourceError, list_cameras, open_source
 
 log = logging.getLogger(__name__)
 
-DETECTOR_MENU = {"blazepose": "BlazePose: fast, one prominent person (webcam)",
+DETECTOR_MENU = {"multipose": "MoveNet MultiPose: everyone, overlapping people too (default)",
+                 "blazepose": "BlazePose: fast, one prominent person (webcam)",
                  "nanodet": "NanoDet: groups and small people (COCO)",
                  "fused": "Both: the most people, the slowest"}
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg);;All files (*)"
-NO_SOURCE = ("No camera found.\nOpen a video file (Ctrl+O) or an image folder (Ctrl+Shift+O), "
-             "or drop one on this window.")
+OPEN_HINT = "Open a video file (Ctrl+O) or an image folder (Ctrl+Shift+O), or drop one on this window."
+NO_SOURCE = f"No camera found.\n{OPEN_HINT}"
 STATUS_MESSAGES = {
     "stalled": "{name}: no frames ({detail}); waiting for it to come back",
     "reconnecting": "{name}: lost; reconnecting ({detail})",
     "failed": "{name}: lost for good ({detail}). Open another source.",
     "ended": "End of {name}. Press Play to watch it again.",
 }
+
+
+def save_folder(location: QStandardPaths.StandardLocation) -> Path:
+    """Where recordings, exports and screenshots go: a ``livepose`` folder in the user's Videos or Pictures, or in
+    the home folder where that one does not exist (Qt names ~/Videos even when it is missing, and a dialog opened
+    on a missing folder saves into the current directory). Made if missing."""
+    base = Path(QStandardPaths.writableLocation(location) or Path.home())
+    folder = (base if base.is_dir() else Path.home()) / "livepose"
+    with contextlib.suppress(OSError):      # unwritable: saving there says why
+        folder.mkdir(exist_ok=True)
+    return folder
 
 
 class EmptyState(QWidget):
@@ -80,13 +93,15 @@ class MainWindow(QMainWindow):
         self.live = LivePipeline(pipeline)
         self.source = None
         self.worker: PipelineWorker | None = None
-        render_cfg = dataclasses.replace(render_cfg or RenderConfig(), show_raw=settings.show_raw)
+        render_cfg = dataclasses.replace(render_cfg or RenderConfig(), show_raw=settings.show_raw,
+                                         hud_in_outputs=settings.hud_in_outputs)
         self.recorder = Recorder(render_cfg, hud=self._hud)
         self.bridge = ResultBridge(app_cfg, self.recorder)
         self.recorder.on_error = self.bridge.notice.emit
         self.display_fps = RateMeter(app_cfg.fps_window)
         self._last_refresh = 0.0
-        self._last_hud: list[str] = []
+        self._shown_index = -1           # frame index of the last result shown: a lower one starts a new pass
+        self._dropped_before = 0         # frames dropped before this pass of the file (the HUD counts this pass)
 
         self.view = VideoView(render_cfg)
         self.empty = EmptyState(self)
@@ -147,6 +162,9 @@ class MainWindow(QMainWindow):
         self._action(source, "Open image folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self.camera_menu = source.addMenu("Camera")
         self.camera_menu.aboutToShow.connect(self._fill_camera_menu)
+        self.every_frame_action = self._action(source, "Process every frame (files: slower than real time on a "
+                                               "slow machine, none dropped)", self.set_every_frame, checkable=True)
+        self.every_frame_action.setChecked(self.source_cfg.mode == "every")
         source.addSeparator()
         self._action(source, "Quit", self.close, "Ctrl+Q")
         record = bar.addMenu("&Record")
@@ -157,6 +175,8 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         self._action(view, "Smoothing on/off", self.smoothing.toggle, "K")
         self._action(view, "Show raw ghost", self.smoothing.show_raw_box.toggle, "G")
+        self._action(view, "HUD in recordings and screenshots", self.set_hud_in_outputs,
+                     checkable=True).setChecked(self.view.render_cfg.hud_in_outputs)
         self._action(view, "Play / pause", self.toggle_play, "Space")
         self._action(view, "Next frame", self.step, ".")
         detect = bar.addMenu("&Detector")
@@ -202,10 +222,10 @@ class MainWindow(QMainWindow):
         self.stop_stream()
         try:
             source = open_source(spec, self.source_cfg, on_status=self.bridge.report_status)
-        except (SourceError, OSError, ValueError) as exc:
-            self.empty.label.setText(f"Could not open {spec}:\n{exc}\n\n{NO_SOURCE}")
+        except (SourceError, OSError, ValueError) as exc:     # a missing file says so, not "No camera found"
+            self.empty.label.setText(f"Could not open {spec}:\n{exc}\n\n{OPEN_HINT}")
             self.stack.setCurrentWidget(self.empty)
-            self.statusBar().showMessage(f"Could not open {spec}", 10000)
+            self.statusBar().showMessage(f"Could not open {spec}: {exc}", 10000)
             log.warning("could not open %s: %s", spec, exc)
             return False
         self.source = source
@@ -246,6 +266,7 @@ class MainWindow(QMainWindow):
         self.source, self.worker = None, None
         self.bridge.clear()
         self.display_fps.reset()
+        self._shown_index, self._dropped_before = -1, 0
 
     # --- file playback ---
 
@@ -278,19 +299,33 @@ class MainWindow(QMainWindow):
 
     def set_loop(self, on: bool) -> None:
         self.settings.loop = on
-        self.source_cfg = dataclasses.replace(self.source_cfg, loop=on)
+        self._set_source_cfg(loop=on)
+
+    def set_every_frame(self, on: bool) -> None:
+        """Process every frame of a file (a replay on a slow machine runs slower than real time) or keep to its
+        frame rate, dropping what the pipeline cannot keep up with (as a camera does)."""
+        self.settings.every_frame = on
+        self._set_source_cfg(mode="every" if on else "realtime")
+        self.statusBar().showMessage("files: every frame is processed" if on else
+                                     "files: played at their frame rate; frames the pipeline misses are dropped", 5000)
+
+    def _set_source_cfg(self, **changes) -> None:
+        self.source_cfg = dataclasses.replace(self.source_cfg, **changes)
         if self.seekable:
-            self.source.cfg = self.source_cfg    # read() consults cfg.loop at every end of file
+            self.source.reconfigure(self.source_cfg)
 
     # --- smoothing and drawing ---
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
-        """Applied by the pipeline thread before its next frame; no restart."""
+        """Applied by the pipeline thread before its next frame; no restart. The frame on screen is drawn again at
+        once (raw or smoothed, the HUD naming the filter), so K shows its effect on a paused frame too."""
         self.live.set_smoothing(cfg)
         if not self.stream_running:
             self.live.apply_pending()
         self.settings.remember_smoothing(cfg)
         self.statusBar().showMessage(f"smoothing: {cfg.method}", 3000)
+        if self.view.result is not None:
+            self._show(self.view.result, new=False)
 
     def set_detector(self, name: str) -> None:
         """Swap the person detector live; the pipeline thread does it between frames."""
@@ -306,10 +341,18 @@ class MainWindow(QMainWindow):
         return self.worker is not None and self.worker.is_alive()
 
     def set_show_raw(self, on: bool) -> None:
-        cfg = dataclasses.replace(self.view.render_cfg, show_raw=on)
+        self.settings.show_raw = on
+        self._set_render_cfg(show_raw=on)
+
+    def set_hud_in_outputs(self, on: bool) -> None:
+        """Burn the HUD into recordings and screenshots, or save the video with skeletons only."""
+        self.settings.hud_in_outputs = on
+        self._set_render_cfg(hud_in_outputs=on)
+
+    def _set_render_cfg(self, **changes) -> None:
+        cfg = dataclasses.replace(self.view.render_cfg, **changes)
         self.view.render_cfg = cfg
         self.recorder.render_cfg = cfg
-        self.settings.show_raw = on
         self.view.update()
 
     def _on_joint(self, joint: int) -> None:
@@ -317,18 +360,38 @@ class MainWindow(QMainWindow):
 
     # --- results (UI thread) ---
 
+    def _dropped(self) -> int:
+        """Frames dropped since the source opened: never shown (a newer result replaced them) or skipped by
+        realtime replay or a camera."""
+        return self.bridge.skipped + (self.source.stats.frames_dropped if self.source is not None else 0)
+
     def _hud(self, result) -> list[str]:
-        dropped = self.bridge.skipped + (self.source.stats.frames_dropped if self.source is not None else 0)
-        return hud_lines(result, self.model_name, self.display_fps.rate, self.bridge.pipeline_fps.rate, dropped)
+        return hud_lines(result, self.model_name, self.live.smooth_cfg, self.display_fps.rate,
+                         self.bridge.pipeline_fps.rate, self._dropped() - self._dropped_before)
+
+    def _show(self, result, new: bool = True) -> None:
+        """Draw ``result`` with the smoothing in effect now (a result holds both the raw and the smoothed poses);
+        ``new=False`` draws the frame on screen again and keeps its message."""
+        smoothed = self.live.smooth_cfg.method != "none"
+        if new:
+            self.view.show_result(result, self._hud(result), smoothed)
+        else:
+            self.view.redraw(self._hud(result), smoothed)
 
     def _on_result(self) -> None:
         result, samples = self.bridge.take()
+        if result is not None and result.frame.index < self._shown_index:
+            # a loop (or a seek back) starts a new pass over the file: its dropped frames and its people (the
+            # pipeline numbers them afresh) are counted from here, as on the first pass
+            self._dropped_before = self._dropped()
+            self.jitter.reset()
         for sample in samples:
             self.jitter.add(sample)
         if result is None:
             return
+        self._shown_index = result.frame.index
         self.display_fps.tick()
-        self.view.show_result(result, self._hud(result))
+        self._show(result)
         if self.seekable:
             self.playback.set_position(result.frame.index)
         now = time.monotonic()
@@ -384,8 +447,10 @@ class MainWindow(QMainWindow):
         self.export_action.setChecked(self.recorder.active("keypoints"))
 
     def _default_path(self, kind: str, suffix: str) -> str:
-        folder = QStandardPaths.writableLocation(QStandardPaths.MoviesLocation) or str(Path.home())
-        return str(Path(folder) / f"livepose-{kind}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}")
+        """What the save dialog offers: a new name in save_folder(), which the status bar names."""
+        folder = save_folder(QStandardPaths.PicturesLocation if kind == "screenshot" else QStandardPaths.MoviesLocation)
+        self.statusBar().showMessage(f"saving in {folder}", 10000)
+        return str(folder / f"livepose-{kind}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}")
 
     def _ask_save(self, title: str, default: str, filters: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self, title, default, filters)

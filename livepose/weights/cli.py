@@ -6,7 +6,11 @@ TensorFlow is imported only by ``fetch`` and ``import``, so ``list`` answers at 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
+
+import numpy as np
 
 from livepose.weights import registry
 
@@ -23,7 +27,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="known checkpoints, their input size, depth and whether they are cached")
+    sub.add_parser("list", help="the shipped models, known checkpoints, their input size, depth and whether they "
+                   "are cached")
     fetch = sub.add_parser("fetch", help="download a known checkpoint (checksummed) and convert it to Keras")
     fetch.add_argument("name", choices=sorted(registry.CHECKPOINTS))
     imp = sub.add_parser("import", help="convert a local PyTorch checkpoint (official or MMPose) into the cache")
@@ -32,9 +37,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--input-size", type=_size, help="HEIGHTxWIDTH (default: from the file name, else 256x192)")
 
 
+def _npz_meta(path: Path) -> dict:
+    """A weights file's architecture, read without TensorFlow (which livepose.model imports)."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(bytes(data["__meta__"]).decode())
+
+
+def _list_shipped() -> None:
+    from livepose.zoo import ASSETS, SHIPPED
+
+    print("shipped with livepose (--model NAME; nothing to download):")
+    print(f"{'name':<22} {'input':>8} {'backbone':<12} file")
+    for name, file in SHIPPED.items():
+        try:
+            meta = _npz_meta(ASSETS / file)
+            h, w = meta["input_size"]
+            backbone = meta.get("backbone", "resnet")        # files older than the field are ResNets
+            size, backbone = f"{h}x{w}", f"resnet-{meta['depth']}" if backbone == "resnet" else backbone
+        except (OSError, ValueError, KeyError):      # a clone without the file, or a damaged one
+            size, backbone, file = "", "", f"{file} (missing or unreadable)"
+        print(f"{name:<22} {size:>8} {backbone:<12} {file}")
+
+
 def _list() -> int:
+    _list_shipped()
     root = registry.cache_dir()
-    print(f"cache: {root}")
+    print(f"\ncheckpoints (`livepose weights fetch NAME`), cache: {root}")
     print(f"{'name':<22} {'input':>8} {'depth':>5} {'COCO AP':>7}  cached")
     for ckpt in registry.CHECKPOINTS.values():
         keras_file = registry.keras_path(ckpt.name, root)
