@@ -234,6 +234,10 @@ def _open_npz(path: str | os.PathLike):
         raise ValueError(f"{path}: not a readable weights .npz, truncated or corrupt ({exc})") from exc
     except KeyError as exc:
         raise ValueError(f"{path}: not a livepose weights .npz (no {exc} entry)") from exc
+    except ValueError as exc:   # numpy's "pickled data ... allow_pickle" for any file that is not an .npz at all
+        if "pickle" not in str(exc):
+            raise
+        raise ValueError(f"{path}: not a livepose weights .npz (not a numpy archive at all)") from exc
 
 
 #: what :func:`save_weights_npz` always writes: the architecture a weights file belongs to

@@ -289,8 +289,8 @@ class Pipeline:
         """The crops that show a person, one crop per person: kept indices, with their keypoints and scores.
 
         A top-down network shows whoever dominates a crop, so where people overlap a crop can show someone else
-        than it was cut for. A detection's crop whose pose disagrees with the detector's own pose keeps the
-        detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is another
+        than it was cut for. A detection's crop whose pose disagrees with the detector's own pose, or is no person,
+        keeps the detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is another
         track's person (closer to that track's last pose than to its own) shows no one this frame: its track
         coasts instead of taking over the other's identity. Of crops that still show one pose twice, the one whose
         track it agrees with best is kept (``pose_nms``); poses that are not a person are dropped.
@@ -299,7 +299,9 @@ class Pipeline:
         keypoints, scores = keypoints.copy(), scores.copy()
         areas = boxes[:, 2] * boxes[:, 3]
         for i, det in enumerate(dets):
-            if det.pose is not None and person_like(det.pose[None, :, 2], cfg)[0] and not same_pose(
+            if det.pose is None or not person_like(det.pose[None, :, 2], cfg)[0]:
+                continue
+            if not person_like(scores[i:i + 1], cfg)[0] or not same_pose(
                     keypoints[i:i + 1], scores[i:i + 1], areas[i:i + 1], det.pose[None, :, :2], det.pose[None, :, 2],
                     cfg.same_person_oks, cfg)[0, 0]:
                 keypoints[i], scores[i] = det.pose[:, :2], det.pose[:, 2]

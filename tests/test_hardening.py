@@ -116,12 +116,14 @@ def test_two_outputs_on_one_path_or_the_input_are_refused(tmp_path, shared_data,
 
 
 def test_model_error_names_the_file(tmp_path, shared_data, capsys):
-    """Item 8: a random file given as --model is named in the one-line error."""
+    """Item 8: a random file given as --model is named in the one-line error, which says what it is not (numpy's
+    "allow_pickle" advice, the old message, would mislead)."""
     bogus = tmp_path / "random.npz"
     bogus.write_bytes(np.random.default_rng(0).bytes(5000))
     assert cli.main(["run", str(shared_data / "images"), "--keypoints", str(tmp_path / "k.jsonl"),
                      "--model", str(bogus), *RUN]) == 2
-    assert str(bogus) in _one_line_error(capsys.readouterr().err)
+    err = _one_line_error(capsys.readouterr().err)
+    assert str(bogus) in err and "not a livepose weights .npz" in err and "pickle" not in err
 
 
 # --- 2: a full disk ------------------------------------------------------------------------------------------------
