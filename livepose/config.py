@@ -72,6 +72,8 @@ class MultiDetectConfig:
     min_size: float = 8.0                 # px: smaller boxes are not people a 1:4 heatmap can pose
     split_overlap: float = 0.2            # a full view (6 people, the network's cap) is searched again in two halves,
                                           # each this share of the frame wider than half, so nobody is cut in two
+    cut_margin: float = 0.02              # a half's box reaching this close (share of the half) to the line it was cut
+                                          # along is a person cut in two: the other view sees them whole
     model_path: str = ""                  # "" = assets/movenet_multipose_320.tflite
     num_threads: int = 2
 
@@ -120,9 +122,12 @@ class TrackConfig:
     min_track_score: float = 0.25         # mean keypoint score under which a pose is not a person (a phantom)
     min_person_joints: int = 6            # ... as is one with fewer keypoints above min_keypoint_score
     min_shared_joints: int = 4            # two poses are compared over at least this many joints confident in both
-    same_person_oks: float = 0.6          # a detector's own pose this close (OKS) to a track's is that track's person:
-                                          # the detection replaces its ROI (images_gt: MultiPose's pose against the
-                                          # network's on the same person 0.66-0.99, median 0.94)
+    same_person_oks: float = 0.5          # a detector's own pose this close (OKS) to a track's, their boxes
+                                          # overlapping (min_iou), is that track's person: it replaces the ROI
+    detector_pose_oks: float = 0.8        # a detection's crop whose pose agrees less with the detector's own keeps
+                                          # the detector's (images_gt: MultiPose's pose against the network's on the
+                                          # same person 0.66-0.99, median 0.94; MultiPose's PCK@0.2 0.82, the
+                                          # network's on the same boxes 0.74)
     same_box_coverage: float = 0.9        # box-only detectors: a detection holding this share of a track's keypoint
     same_centre_offset: float = 0.15      # box, centred within this share of its own size, replaces its ROI
     duplicate_oks: float = 0.8            # two crops whose poses agree this well (OKS) show one person: one is kept
@@ -292,6 +297,7 @@ class EvalConfig:
     bootstrap_block: int = 5              # frames per block when bootstrapping a smoother's accel-error change
     bootstrap_draws: int = 5000
     match_min_oks: float = 0.1            # detector boxes: a prediction matches a GT person (Hungarian on OKS) above this
+    duplicate_min_oks: float = 0.5        # groups: an unmatched shown person this close to a GT person is a duplicate
     kalman_measurement_noise: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 35.0)
     kalman_process_noise: tuple[float, ...] = (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
     oneeuro_min_cutoff: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -11,7 +11,8 @@ The shipped ``.tflite`` is the MultiPose Lightning of the npm package ``@vladman
 converted at a fixed 320x320 input with float16 weights by ``scripts/convert_nanodet.py`` (a dynamic input needs
 Flex ops). It takes one int32 RGB image (0-255) and returns (1, 6, 56): per person 17 x (y, x, score) normalised to
 the input, then (ymin, xmin, ymax, xmax, score). The frame is letterboxed into the square input. The network
-returns at most 6 people; when a view is full, the two overlapping halves of the frame are searched too.
+returns at most 6 people; when a view is full, the two overlapping halves of the frame are searched too, and a
+half's boxes that reach the line it was cut along are left to the other views.
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ def decode_people(raw: np.ndarray, size: int, scale: float, origin: np.ndarray, 
     return boxes.astype(np.float32), poses.astype(np.float32), rows[:, BOX_START + 4].astype(np.float32)
 
 
+def cut_in_two(boxes: np.ndarray, region: tuple[int, int, int, int], image_hw: tuple[int, int], margin: float
+               ) -> np.ndarray:
+    """(n,) xywh boxes of a view ``region`` that reach (within ``margin`` of its size) an edge of the view lying
+    inside the frame: people the view cut in two."""
+    x, y, w, h = region
+    lo, hi = np.array([x, y], np.float64), np.array([x + w, y + h], np.float64)
+    size = np.array([w, h], np.float64)
+    inner_lo, inner_hi = lo > 0, hi < np.array(image_hw[::-1])
+    near_lo = boxes[:, :2] - lo <= margin * size
+    near_hi = hi - (boxes[:, :2] + boxes[:, 2:]) <= margin * size
+    return ((near_lo & inner_lo) | (near_hi & inner_hi)).any(axis=1)
+
+
 def split_views(image_hw: tuple[int, int], overlap: float) -> list[tuple[int, int, int, int]]:
     """Two overlapping halves (x, y, w, h) of the frame along its longer side."""
     h, w = image_hw
@@ -88,13 +102,16 @@ class MultiPoseDetector:
 
     def _run_view(self, image: np.ndarray, region: tuple[int, int, int, int]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """People in one region (x, y, w, h) of the frame, less those the region cuts in two."""
         x, y, w, h = region
         tensor, scale = letterbox_square(image[y:y + h, x:x + w], self.input_size)
         index, dtype = self._input
         self._interp.set_tensor(index, tensor[None].astype(dtype))
         self._interp.invoke()
-        return decode_people(self._interp.get_tensor(self._output)[0], self.input_size, scale,
-                             np.array([x, y], np.float32), self.cfg.score_threshold)
+        boxes, poses, scores = decode_people(self._interp.get_tensor(self._output)[0], self.input_size, scale,
+                                             np.array([x, y], np.float32), self.cfg.score_threshold)
+        whole = ~cut_in_two(boxes, region, image.shape[:2], self.cfg.cut_margin)
+        return boxes[whole], poses[whole], scores[whole]
 
     def __call__(self, image_rgb: np.ndarray) -> list[Detection]:
         image = to_rgb_uint8(image_rgb)

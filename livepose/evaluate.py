@@ -371,9 +371,9 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
     """The live pipeline on a multi-person sequence, scored per person-frame against the GT.
 
     Shown people are matched to the GT people of their frame (Hungarian on OKS over ``match_min_oks``). Recall
-    counts the GT people marked visible. An unmatched shown person whose confident joints centre on the box of a
-    matched GT person is a duplicate; on no GT person's box, a phantom; on an unmatched one (say, a head in view
-    whose labelled joints are not), neither. An id switch is a GT person matched to another id than the last
+    counts the GT people marked visible. An unmatched shown person whose pose is close to a GT person's
+    (``duplicate_min_oks``) is a duplicate, one whose drawn joints centre on no GT person's box a phantom; the rest
+    (a head in view whose labelled joints are not, an unlabelled person behind a labelled one) neither. An id switch is a GT person matched to another id than the last
     one they were matched to. PCK of the live path (a missed person's joints count as wrong) is put beside PCK of
     the same network on the GT boxes. The images of an image set are each a stream of one frame.
     """
@@ -393,9 +393,9 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
         ids = np.arange(len(entry.gt)) if entry.track_ids is None else entry.track_ids
         found += int((matched[visible] >= 0).sum())
         people += int(visible.sum())
-        inside = _centred_in(pred[np.setdiff1d(np.arange(len(pred)), matched)], entry.boxes)  # (unmatched, P)
-        duplicates += int(inside[:, matched >= 0].any(axis=1).sum())
-        phantoms += int((~inside.any(axis=1)).sum())
+        unmatched = np.setdiff1d(np.arange(len(pred)), matched)
+        duplicates += int((sim[unmatched].max(axis=1, initial=0.0) >= cfg.duplicate_min_oks).sum())
+        phantoms += int((~_centred_in(pred[unmatched], entry.boxes).any(axis=1)).sum())
         for gid, m in zip(ids, matched):
             if m >= 0:
                 switches += int(gid in last_id and last_id[gid] != res.track_ids[m])

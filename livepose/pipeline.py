@@ -206,7 +206,7 @@ class Pipeline:
                 if due and self.background.submit(self.detector, image):
                     self._frames_since_detect = 0
         dets = [] if found is None else found[: self.cfg.detect.max_people]
-        owners = self._owners(dets)
+        owners = self._owners(dets, frame.source_time)
         kept_rois = [i for i, o in enumerate(roi_owners) if o not in owners]       # no detection replaced them
         owners = (owners + [roi_owners[i] for i in kept_rois])[: self.cfg.detect.max_people]
         crop_boxes = np.array([d.box_xywh for d in dets] + [rois[i] for i in kept_rois],
@@ -239,49 +239,51 @@ class Pipeline:
         return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, found is not None,
                            (time.monotonic() - frame.timestamp) * 1e3)
 
-    def _owners(self, dets: list[Detection]) -> list[int]:
+    def _owners(self, dets: list[Detection], t: float) -> list[int]:
         """Per detection, the id of the live track it is the person of (its crop replaces that track's ROI), or -1.
 
         A pose detector's own keypoints must agree with the track's (``same_person_oks``) and its box overlap the
         track's (``min_iou``: a few head joints of a seated person must not pull a passer-by's detection onto her);
         a box-only detection must hold the track's keypoint box, centred (``same_box_coverage``,
         ``same_centre_offset``), which a shrunken ROI of the same person passes and a person beside or behind does
-        not. Pairs are assigned one to one, best agreement first.
+        not. Of the pairs that pass, the tracker's similarity (box and pose, where each track was and where its
+        motion takes it) assigns them one to one: two people crossing are told apart by where they are going.
         """
         from scipy.optimize import linear_sum_assignment
 
-        live = [t for t in self.tracker.tracks if t.misses == 0]
+        tracks = self.tracker.tracks
+        live = [i for i, trk in enumerate(tracks) if trk.misses == 0]
         if not dets or not live:
             return [-1] * len(dets)
-        agree = np.stack([self._agreement(d, live) for d in dets])              # (detections, tracks)
-        rows, cols = linear_sum_assignment(-agree)
+        j = self.estimator.num_joints
+        poses = np.stack([np.zeros((j, 3)) if d.pose is None else d.pose for d in dets])
+        sim = self.tracker.similarity(np.stack([d.box_xywh for d in dets]), poses[..., :2], poses[..., 2], t)[live]
+        same = np.stack([self._same_person(d, [tracks[i] for i in live]) for d in dets], axis=1)  # (live, dets)
+        score = np.where(same, sim, 0.0)
+        rows, cols = linear_sum_assignment(-score)
         owners = [-1] * len(dets)
         for r, c in zip(rows, cols):
-            if agree[r, c] > 0:
-                owners[r] = live[c].id
+            if score[r, c] > 0:
+                owners[c] = tracks[live[r]].id
         return owners
 
-    def _agreement(self, det: Detection, tracks: list[Track]) -> np.ndarray:
-        """(tracks,) how well a detection agrees with each track's person; 0 where it is not that person."""
+    def _same_person(self, det: Detection, tracks: list[Track]) -> np.ndarray:
+        """(tracks,) whether a detection can be each track's person (see :meth:`_owners`)."""
         cfg = self.cfg.track
         kp = np.stack([t.keypoints for t in tracks])
         sc = np.stack([t.scores for t in tracks])
+        boxes = np.stack([t.box for t in tracks])
         if det.pose is not None:
-            boxes = np.stack([t.box for t in tracks])
             same = same_pose(kp, sc, boxes[:, 2] * boxes[:, 3], det.pose[None, :, :2], det.pose[None, :, 2],
                              cfg.same_person_oks, cfg)[:, 0]
-            iou = box_iou(boxes, det.box_xywh)[:, 0]
-            return np.where(same & (iou >= cfg.min_iou), iou, 0.0)
-        out = np.zeros(len(tracks))
+            return same & (box_iou(boxes, det.box_xywh)[:, 0] >= cfg.min_iou)
+        out = np.zeros(len(tracks), bool)
         box = np.asarray(det.box_xywh, np.float64)
         for i, (k, s) in enumerate(zip(kp, sc)):
             kbox = keypoints_to_box(k, s, cfg.min_keypoint_score)
-            if kbox is None:
-                continue
-            offset = np.abs(kbox[:2] + kbox[2:] / 2 - (box[:2] + box[2:] / 2)) / np.maximum(box[2:], 1.0)
-            held = box_coverage(kbox, box)[0, 0]
-            if held >= cfg.same_box_coverage and (offset <= cfg.same_centre_offset).all():
-                out[i] = held
+            if kbox is not None:
+                offset = np.abs(kbox[:2] + kbox[2:] / 2 - (box[:2] + box[2:] / 2)) / np.maximum(box[2:], 1.0)
+                out[i] = box_coverage(kbox, box)[0, 0] >= cfg.same_box_coverage and (offset <= cfg.same_centre_offset).all()
         return out
 
     def _people(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, dets: list[Detection],
@@ -303,7 +305,7 @@ class Pipeline:
                 continue
             if not person_like(scores[i:i + 1], cfg)[0] or not same_pose(
                     keypoints[i:i + 1], scores[i:i + 1], areas[i:i + 1], det.pose[None, :, :2], det.pose[None, :, 2],
-                    cfg.same_person_oks, cfg)[0, 0]:
+                    cfg.detector_pose_oks, cfg)[0, 0]:
                 keypoints[i], scores[i] = det.pose[:, :2], det.pose[:, 2]
         tracks = self.tracker.tracks
         agree = np.zeros((len(boxes), len(tracks)))

@@ -141,7 +141,7 @@ def test_interrupted_run_leaves_valid_outputs(shared_data, small_weights, tmp_pa
     proc.send_signal(sig)
     output = proc.communicate(timeout=60)[0]
     if sig != signal.SIGKILL:     # Ctrl-C and `kill` both finish the outputs
-        assert proc.returncode == 130, output
+        assert proc.returncode == (130 if sig == signal.SIGINT else 143), output   # 128 + the signal
         assert "interrupted" in output
         final_jsonl, final_video = keypoints, out
     else:
