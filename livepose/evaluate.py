@@ -400,7 +400,9 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
             if m >= 0:
                 switches += int(gid in last_id and last_id[gid] != res.track_ids[m])
                 last_id[gid] = res.track_ids[m]
-        live.append(np.where((matched >= 0)[:, None, None], pred[np.maximum(matched, 0), :, :2], np.nan)[visible])
+        shown = np.full((len(entry.gt), NUM_KEYPOINTS, 2), np.nan)
+        shown[matched >= 0] = pred[matched[matched >= 0], :, :2]
+        live.append(shown[visible])
         on_boxes.append(pipeline.estimator(image, entry.boxes[visible]).keypoints)
         gts.append(entry.gt[visible])
     frames = max(len(ds.entries), 1)
