@@ -14,6 +14,7 @@ import numpy as np
 
 from livepose.skeleton import NUM_KEYPOINTS
 
+MOVENET_MODEL = Path(__file__).resolve().parent.parent / "assets" / "movenet_thunder.tflite"
 #: where the backbone sits in MoveNet's graph
 BACKBONE_SCOPE = "center_net_mobile_net_v2fpn_feature_extractor/model_1/model/"
 INPUT_SIZE = 256                     # MoveNet Thunder's square input
@@ -90,7 +91,7 @@ def square_regions(boxes_xywh: np.ndarray, padding: float = MOVENET_PADDING) -> 
 class MoveNetThunder:
     """``thunder(image_rgb, boxes)`` -> (N, 17, 3) keypoints (x, y in image pixels, score) from square crops."""
 
-    def __init__(self, model_path: Path, num_threads: int = 2) -> None:
+    def __init__(self, model_path: Path = MOVENET_MODEL, num_threads: int = 2) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self._interp = Interpreter(str(model_path), num_threads=num_threads)

@@ -115,10 +115,9 @@ class MoveNetTracker:
 
     def __init__(self, cfg: RivalConfig = RivalConfig()) -> None:
         from livepose.movenet import MoveNetThunder
-        from livepose.train.teacher import MOVENET_MODEL
 
         with native_chatter_filtered():
-            self.net = MoveNetThunder(MOVENET_MODEL)
+            self.net = MoveNetThunder()
         self.min_score = cfg.movenet_min_score
         self._previous: np.ndarray | None = None
 

@@ -18,7 +18,6 @@ from livepose.skeleton import BLAZEPOSE_TO_COCO, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
-MOVENET_MODEL = Path(__file__).resolve().parents[2] / "assets" / "movenet_thunder.tflite"
 MIN_TEACHER_JOINTS = 6  # a teacher pose with fewer confident joints is not trusted as a person
 MIN_TEACHER_SIDE = 384  # LSPet images are ~150 px: upscale so BlazePose's face-based detector fires
 
@@ -57,10 +56,10 @@ class BlazePoseTeacher:
 class MoveNetTeacher:
     """MoveNet Thunder on a person box; without a box, MoveNet's own two-step search for the person."""
 
-    def __init__(self, model_path: Path = MOVENET_MODEL, min_score: float = 0.3) -> None:
-        from livepose.movenet import MoveNetThunder
+    def __init__(self, model_path: Path | None = None, min_score: float = 0.3) -> None:
+        from livepose.movenet import MOVENET_MODEL, MoveNetThunder
 
-        self._net = MoveNetThunder(model_path)
+        self._net = MoveNetThunder(model_path or MOVENET_MODEL)
         self.min_score = min_score
 
     def __call__(self, image_rgb: np.ndarray, box_xywh: np.ndarray | None = None) -> np.ndarray | None:
