@@ -1,5 +1,5 @@
 """Assemble the training set: ground-truth images plus teacher-filled joints, teacher-labelled person boxes
-(Stanford 40 Actions) and teacher-labelled video frames.
+(Stanford 40 Actions' VOC boxes, COCO-format boxes) and teacher-labelled video frames.
 
 Teacher labels take minutes to compute, so they are cached as JSON next to the checkpoints and reused on
 resume. Where there is no ground truth, each joint's weight is the teacher's confidence. Whole clips go to
@@ -90,6 +90,18 @@ def voc_person_boxes(images: Path, annotations: Path) -> list[tuple[Path, list[f
     return out
 
 
+def coco_person_boxes(images: Path, annotations: Path) -> list[tuple[Path, list[float]]]:
+    """(image path, person box xywh) for every non-crowd person of a COCO keypoints JSON.
+
+    Only the boxes are used: the hand-made keypoints of the repositories named in the configs mark hidden
+    joints visible, so the teacher labels these boxes as it does Stanford 40's.
+    """
+    data = json.loads(annotations.read_text())
+    files = {im["id"]: im["file_name"] for im in data["images"]}
+    return [(images / files[a["image_id"]], [float(v) for v in a["bbox"]])
+            for a in data["annotations"] if not a.get("iscrowd") and a["image_id"] in files]
+
+
 def repo_dir(repos: Path, spec: dict) -> Path:
     """A fetched repository named in a config (training data only; never needed at run time)."""
     path = repos / spec["repo"].replace("/", "+")
@@ -125,6 +137,9 @@ def build_samples(data_root: Path, spec: dict, cache: Path, repos: Path | None =
     for voc in spec.get("voc", []):
         root = repo_dir(repos, voc) if repos is not None else Path(voc["path"])
         boxed += voc_person_boxes(root / voc["images"], root / voc["annotations"])[: voc.get("limit")]
+    for coco in spec.get("coco", []):
+        root = repo_dir(repos, coco) if repos is not None else Path(coco["path"])
+        boxed += coco_person_boxes(root / coco["images"], root / coco["annotations"])[: coco.get("limit")]
     frames = []
     for video in spec.get("videos", []):
         frames += video_frames(data_root / video["path"], video.get("every", 1))
