@@ -43,10 +43,12 @@ EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Stopped(KeyboardInterrupt):
-    """Raised by the SIGTERM handler: a KeyboardInterrupt (every command finalises its outputs on it) that
+    """Raised by the stop-signal handler: a KeyboardInterrupt (every command finalises its outputs on it) that
     remembers which signal it was."""
 
-    signum = signal.SIGTERM
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__()
+        self.signum = signum
 
 
 def setup_logging(verbose: bool) -> None:
@@ -74,13 +76,13 @@ def _name_qt_runtime_dir() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    with _sigterm_as_ctrl_c():
+    with _stop_signals_as_ctrl_c():
         try:
             return _main(argv)
         except KeyboardInterrupt as exc:   # only before a command took over (commands handle their own)
-            print(f"livepose: stopped by {signal.Signals(getattr(exc, 'signum', signal.SIGINT)).name}",
-                  file=sys.stderr)
-            return EXIT_STATUS[getattr(exc, "signum", signal.SIGINT)]
+            signum = getattr(exc, "signum", signal.SIGINT)
+            print(f"livepose: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+            return EXIT_STATUS[signum]
 
 
 def _main(argv: list[str]) -> int:
@@ -97,34 +99,37 @@ def _main(argv: list[str]) -> int:
     module.add_arguments(cmd_parser)
     cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
     args = cmd_parser.parse_args(argv[1:])
+    if _stop_signals_as_ctrl_c.received:   # a library's bare `except:` swallowed the stop during the imports
+        raise Stopped(_stop_signals_as_ctrl_c.received)
     code = int(module.main(args) or 0)
-    if _sigterm_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
-        return EXIT_STATUS[signal.SIGTERM]     # the command stopped as for Ctrl-C; report the signal it was
+    if _stop_signals_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
+        return EXIT_STATUS[_stop_signals_as_ctrl_c.received]  # stopped as for Ctrl-C; report the signal it was
     return code
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """SIGTERM (`kill`, a service manager) stops a command like Ctrl-C: outputs are finalised, training checkpoints.
+def _stop_signals_as_ctrl_c():
+    """SIGINT and SIGTERM (`kill`, a service manager) stop a command like Ctrl-C: outputs are finalised, training
+    checkpoints.
 
-    A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it. Handlers live
-    on the main thread only; elsewhere (a command run from a worker thread) SIGTERM keeps its own handler.
+    A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it. The signal is
+    also remembered, because an import that catches everything (some libraries' optional-import fallbacks) can
+    swallow the KeyboardInterrupt while TensorFlow loads. Handlers live on the main thread only; elsewhere (a
+    command run from a worker thread) the signals keep their own handlers.
     """
-    _sigterm_as_ctrl_c.received = False
+    _stop_signals_as_ctrl_c.received = 0
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in EXIT_STATUS
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_stopped(signum: int, frame) -> None:
-    _sigterm_as_ctrl_c.received = True
-    raise Stopped
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    _stop_signals_as_ctrl_c.received = signum
+    raise Stopped(signum)
