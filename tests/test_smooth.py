@@ -11,13 +11,13 @@ import time
 import numpy as np
 import pytest
 import scipy.io
-from filterpy.kalman import KalmanFilter
+from filterpy.common import Q_discrete_white_noise, kinematic_kf
 
 from livepose import cli
 from livepose import metrics as M
 from livepose.config import SmoothConfig
 from livepose.records import FrameRecord, frame_record, read_records, write_records
-from livepose.smooth import KalmanSmoother, OneEuroSmoother, SmoothingBank, _motion_model, make_smoother
+from livepose.smooth import KalmanSmoother, OneEuroSmoother, SmoothingBank, make_smoother
 
 FPS = 30.0
 KALMAN = SmoothConfig(method="kalman")
@@ -51,34 +51,69 @@ def penn_noisy(shared_data):
     return clips
 
 
-def test_batched_kalman_equals_filterpy_per_joint():
-    """The vectorised filter is filterpy's KalmanFilter (state per axis, order_by_dim) to float precision."""
+class _FilterpyJoint:
+    """The reference: one filterpy KalmanFilter per joint, F and Q from filterpy itself (kinematic_kf,
+    Q_discrete_white_noise, order_by_dim), with the product's rules for missing and stale joints spelled out."""
+
+    def __init__(self, cfg: SmoothConfig, order: int) -> None:
+        self.cfg, self.order, self.kf, self.last_seen = cfg, order, None, -np.inf
+
+    def step(self, z: np.ndarray, score: float, t: float, dt: float) -> np.ndarray:
+        cfg, dim = self.cfg, self.order + 1
+        seen = score >= cfg.min_score and np.isfinite(z).all()
+        alive = self.kf is not None and (seen or t - self.last_seen <= cfg.max_predict_s)
+        r = (cfg.measurement_noise / score) ** 2 if seen else None
+        if alive and dt > 0:
+            self.kf.F = kinematic_kf(2, self.order, dt=dt, dim_z=2, order_by_dim=True).F
+            self.kf.Q = Q_discrete_white_noise(dim, dt=dt, var=cfg.process_noise, block_size=2, order_by_dim=True)
+            self.kf.predict()
+        if seen and alive:
+            self.kf.update(z, R=np.eye(2) * r)
+        elif seen:                                          # new, or dropped and back: start afresh
+            self.kf = kinematic_kf(2, self.order, dim_z=2, order_by_dim=True)
+            self.kf.H = np.zeros((2, 2 * dim))               # kinematic_kf's H adds x and y when dim_z = 2
+            self.kf.H[0, 0] = self.kf.H[1, dim] = 1.0
+            self.kf.x[:] = 0.0
+            self.kf.x[0, 0], self.kf.x[dim, 0] = z
+            stds = [np.sqrt(r), cfg.initial_velocity_std, cfg.initial_acceleration_std][:dim]
+            self.kf.P = np.kron(np.eye(2), np.diag(np.square(stds)))
+        elif not alive:
+            self.kf = None
+        if seen:
+            self.last_seen = t
+        return np.full(2, np.nan) if self.kf is None else self.kf.x[[0, dim], 0]
+
+
+@pytest.mark.parametrize("model, order", [("cv", 1), ("ca", 2)])
+def test_batched_kalman_equals_filterpy_per_joint(model, order):
+    """The vectorised filter equals filterpy's KalmanFilter run joint by joint: 17 joints, variable dt, low scores
+    and NaN keypoints treated as missing (predict only), joints dropped after max_predict_s and re-initialised."""
     rng = np.random.default_rng(0)
-    for model, dim in (("cv", 2), ("ca", 3)):
-        cfg = SmoothConfig(motion_model=model, min_score=0.0)
-        ours = KalmanSmoother(cfg, num_joints=1)
-        kf = KalmanFilter(dim_x=2 * dim, dim_z=2)
-        kf.H = np.zeros((2, 2 * dim))
-        kf.H[0, 0] = kf.H[1, dim] = 1.0
-        t = 0.0
-        for i in range(60):
-            z, score = rng.normal(size=2) * 5 + 3 * i, rng.uniform(0.3, 1.0)
-            r = (cfg.measurement_noise / score) ** 2
-            if i == 0:
-                kf.x = np.zeros((2 * dim, 1))
-                kf.x[0, 0], kf.x[dim, 0] = z
-                p0 = np.diag([r, cfg.initial_velocity_std ** 2, cfg.initial_acceleration_std ** 2][:dim])
-                kf.P = np.kron(np.eye(2), p0)
-            else:
-                dt = rng.choice([1 / 60, 1 / 30, 2 / 30, 0.1])
-                t += dt
-                f, q = _motion_model(dt, dim, cfg.process_noise)
-                kf.F, kf.Q = np.kron(np.eye(2), f), np.kron(np.eye(2), q)
-                kf.predict()
-                kf.update(z, R=np.eye(2) * r)
-            out, _ = ours.update(z[None], np.array([score]), t)
-            np.testing.assert_allclose(out[0], kf.x[[0, dim], 0], rtol=0, atol=1e-9)
-        np.testing.assert_allclose(ours.P[0], kf.P[:dim, :dim], rtol=1e-9)
+    cfg = SmoothConfig(motion_model=model)
+    joints, frames = 17, 90
+    ours = KalmanSmoother(cfg, num_joints=joints)
+    refs = [_FilterpyJoint(cfg, order) for _ in range(joints)]
+    z = np.cumsum(rng.normal(0, 4, (frames, joints, 2)), axis=0) + 100
+    scores = rng.uniform(0.0, 1.0, (frames, joints))                  # ~10 % under min_score: missing
+    z[rng.uniform(size=(frames, joints)) < 0.03] = np.nan              # a few undetected joints
+    scores[20:40, 3] = 0.0                                             # long gaps: dropped, then re-initialised
+    scores[50:70, 11] = 0.0
+    t, prev, counts = 0.0, None, {"missing": 0, "reborn": 0}
+    for i in range(frames):
+        dt = 0.0 if i == 0 else float(rng.choice([1 / 60, 1 / 30, 2 / 30, 0.1]))
+        t += dt
+        out, _ = ours.update(z[i], scores[i], t)
+        ref = np.stack([r.step(z[i, j], scores[i, j], t, dt) for j, r in enumerate(refs)])
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-8, equal_nan=True)
+        missing = (scores[i] < cfg.min_score) | ~np.isfinite(z[i]).all(axis=1)
+        counts["missing"] += int(missing.sum())
+        if prev is not None:
+            counts["reborn"] += int((np.isnan(prev[:, 0]) & ~np.isnan(out[:, 0])).sum())
+        prev = out
+    assert counts["missing"] > 100 and counts["reborn"] >= 2, counts     # the rules were exercised
+    for j in (0, 5, 16):
+        if refs[j].kf is not None:
+            np.testing.assert_allclose(ours.P[j], refs[j].kf.P[:order + 1, :order + 1], rtol=1e-8)
 
 
 def test_jitter_reduction_on_real_detector_stream(jannabi):
