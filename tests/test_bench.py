@@ -27,11 +27,14 @@ def test_bench_prints_table_and_writes_ratio(shared_data, small_weights, tmp_pat
     assert all(v["median"] >= 0 and v["p95"] >= v["median"] for v in m["stages_ms"].values())
     assert m["stages_ms"]["infer"]["median"] > 0 and m["stages_ms"]["total"]["median"] > m["stages_ms"]["infer"]["median"]
     assert 0 < m["detector_calls_per_frame"] <= 1
-    assert m["fps"] > 0 and m["fps_compute"] > 0
+    # the wall-clock rate agrees with the per-frame timings (a unit or bookkeeping slip is off by 10x or more)
+    per_frame_s = m["stages_ms"]["total"]["median"] / 1e3
+    assert 0.3 <= m["fps_compute"] * per_frame_s <= 1.5, (m["fps_compute"], per_frame_s)
+    assert 0.3 <= m["fps"] * per_frame_s <= 3.0, (m["fps"], per_frame_s)
     assert m["stages_ms"]["capture_wait"]["p95"] == 0      # timed on decoded frames in memory, as MediaPipe is
     rt = m["realtime"]
     assert rt["frames_processed"] > 0 and rt["frames_processed"] + rt["frames_dropped"] <= 20
-    assert rt["frame_age_ms"]["median"] > 0
+    assert rt["frame_age_ms"]["median"] >= 0.5 * m["stages_ms"]["total"]["median"]   # no result before its work
     assert [r["people"] for r in m["per_person"]] == [1, 2] and all(r["ms_per_batch"] > 0 for r in m["per_person"])
     assert m["peak_rss_mb"]["livepose"] > 100 and m["peak_rss_mb"]["with_mediapipe"] >= m["peak_rss_mb"]["livepose"]
     assert m["mediapipe"]["detection_rate"] > 0.9        # one clear person on a white background

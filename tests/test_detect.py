@@ -206,7 +206,8 @@ def test_jhmdb_misses_are_frames_where_the_gt_box_disagrees_with_mediapipe(share
     print(f"\nrecall vs GT boxes {1 - missed.mean():.3f}, vs MediaPipe boxes {(det_mp >= MATCH_IOU).mean():.3f}; "
           f"GT-MediaPipe IoU in the missed frames {np.round(gt_mp[missed], 2).tolist()}")
     assert (det_mp >= MATCH_IOU).mean() >= 0.9
-    assert missed.any() and (gt_mp[missed] < MATCH_IOU).mean() >= 0.6
+    if missed.any():     # where the detector misses, the GT box itself mostly disagrees with MediaPipe
+        assert (gt_mp[missed] < MATCH_IOU).mean() >= 0.6
 
 
 def test_squats_video_pseudo_gt(shared_data, detector):
