@@ -23,7 +23,7 @@ from livepose.crop import box_coverage, expand_keypoint_box, keypoints_to_box
 from livepose.estimate import PoseEstimator
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
-from livepose.sources import Frame, SourceError, SourceStalled, SourceStatus
+from livepose.sources import Frame, SourceStalled, SourceStatus
 from livepose.track import Tracker
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ class PipelineWorker(threading.Thread):
     """Runs a pipeline over a source on its own thread; each result goes to ``on_result``.
 
     ``stop()`` returns within about a second: reads time out, so a stalled camera cannot hold the thread.
-    Source errors are reported through ``on_error`` and end the loop.
+    Any exception (a source error, or a library's own such as ``cv2.error``) ends the loop and is reported through
+    ``on_error``, so the window can say it in one line.
     """
 
     def __init__(self, source, pipeline: Pipeline, on_result: Callable[[FrameResult], None],
@@ -266,8 +267,8 @@ class PipelineWorker(threading.Thread):
                     break
                 wait_ms = (time.perf_counter() - tw) * 1e3
                 self.on_result(self.pipeline.process(frame, wait_ms))
-        except (SourceError, OSError, ValueError) as exc:
-            log.error("pipeline stopped: %s", exc)
+        except Exception as exc:        # noqa: BLE001 - any failure (a cv2.error too) must reach the UI, not end
+            log.error("pipeline stopped: %s", exc)   # the thread silently
             if self.on_error is not None:
                 self.on_error(exc)
         finally:

@@ -200,3 +200,24 @@ def test_background_detection_can_be_switched_off():
     for i in range(cfg.track.detect_every + 1):
         pipe.process(Frame(np.zeros((600, 640, 3), np.uint8), i, time.monotonic(), i / 30))
     assert pipe.background is None and names == [threading.current_thread().name] * 2
+
+
+def test_worker_reports_any_exception_and_ends(shared_data, small_weights):
+    """A library's own exception (cv2.error is neither OSError nor ValueError) must reach on_error, not end the
+    thread silently: the window would freeze on its last frame with no word."""
+    import cv2
+
+    from livepose.sources import open_source
+
+    pipe = make_pipeline(small_weights)
+
+    def broken(frame, wait_ms=0.0):
+        raise cv2.error("resize failed")
+
+    pipe.process = broken
+    errors = []
+    with open_source(str(shared_data / "videos/mmpose_demo_street.mp4"), SourceConfig(mode="every")) as source:
+        worker = PipelineWorker(source, pipe, lambda r: None, errors.append)
+        worker.start()
+        assert worker.finished.wait(30)
+    assert len(errors) == 1 and isinstance(errors[0], cv2.error) and "resize failed" in str(errors[0])
