@@ -6,8 +6,9 @@ One line::
      "people": [{"id": 3, "box": [x, y, w, h], "raw": [[x, y, s] * 17], "smoothed": [[x, y, s] * 17]}],
      "filter": {"method": "kalman", ...every SmoothConfig field...}, "timings_ms": {"detect": 4.1, ...}}
 
-``t`` is the time (s) the smoother saw, ``source_time`` the frame's time in its source (they differ for live
-cameras). ``filter`` holds the whole SmoothConfig in effect at that frame, so a run whose settings changed at runtime
+``source_time`` is the frame's time in its source (video PTS, index / fps for folders, capture time for cameras);
+``t`` is the time the smoother saw, which the live pipeline takes from ``source_time`` (so today they are equal) and
+``livepose smooth`` re-filters by, so a tool that re-times frames edits ``t`` alone. ``filter`` holds the whole SmoothConfig in effect at that frame, so a run whose settings changed at runtime
 can be replayed exactly. A dropped keypoint (NaN) is written as ``null``, keeping the file strict JSON.
 Floats are written with Python's shortest round-trip repr, so reading a record back gives bit-identical arrays.
 """
