@@ -22,19 +22,19 @@ import threading
 from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
-    "batch": ("livepose.batch", "track an archive of videos on Ray (local or a cluster), resumable"),
-    "weights": ("livepose.weights.cli", "list, fetch or import SimpleBaseline checkpoints"),
-    "smooth": ("livepose.refilter", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
-    "bench": ("livepose.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
+    "run": ("livepose.commands.run", "track people in a video, image folder, camera or stream; write video/JSONL"),
+    "batch": ("livepose.commands.batch", "track an archive of videos on Ray (local or a cluster), resumable"),
+    "weights": ("livepose.commands.weights", "list, fetch or import SimpleBaseline checkpoints"),
+    "smooth": ("livepose.commands.smooth", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
+    "bench": ("livepose.commands.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
     "bench-app": ("livepose.app.bench", "measure the display fps of the real window replaying a video live"),
-    "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
+    "eval": ("livepose.commands.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
     "synth": ("livepose.synthetic", "make a multi-person test video with exact GT from annotated stills"),
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
-    "calibrate": ("livepose.calibrate", "scale a weights file's keypoint confidences to match the default's"),
-    "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
+    "calibrate": ("livepose.commands.calibrate", "scale a weights file's keypoint confidences to match the default's"),
+    "export": ("livepose.commands.export", "convert the Keras model to LiteRT fp32/fp16/int8"),
     "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
-    "cameras": ("livepose.cameras", "list the cameras that open, with the mode each opens in"),
+    "cameras": ("livepose.commands.cameras", "list the cameras that open, with the mode each opens in"),
 }
 
 
