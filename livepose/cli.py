@@ -92,7 +92,7 @@ def _main(argv: list[str]) -> int:
         parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     setup_logging("--verbose" in argv[1:])
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module = _import_command(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
     cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
@@ -101,6 +101,27 @@ def _main(argv: list[str]) -> int:
     if _sigterm_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
         return EXIT_STATUS[signal.SIGTERM]     # the command stopped as for Ctrl-C; report the signal it was
     return code
+
+
+def _import_command(name: str):
+    """Import a command's module; a stop signal meanwhile ends the process at once, quietly.
+
+    Nothing is open yet to finalise, and raising from the handler is not safe here: a KeyboardInterrupt that lands
+    inside a C extension's import (numpy's, under cv2) is printed by it and turned into an ImportError.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return importlib.import_module(name)
+    previous = {signum: signal.signal(signum, _exit_stopped) for signum in EXIT_STATUS}
+    try:
+        return importlib.import_module(name)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_stopped(signum: int, frame) -> None:
+    print(f"livepose: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+    os._exit(EXIT_STATUS[signum])
 
 
 @contextlib.contextmanager
