@@ -22,19 +22,19 @@ import threading
 from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("livepose.runner", "track people in a video, image folder, camera or stream; write video/JSONL"),
-    "batch": ("livepose.batch", "track an archive of videos on Ray (local or a cluster), resumable"),
-    "weights": ("livepose.weights.cli", "list, fetch or import SimpleBaseline checkpoints"),
-    "smooth": ("livepose.refilter", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
-    "bench": ("livepose.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
+    "run": ("livepose.commands.run", "track people in a video, image folder, camera or stream; write video/JSONL"),
+    "batch": ("livepose.commands.batch", "track an archive of videos on Ray (local or a cluster), resumable"),
+    "weights": ("livepose.commands.weights", "list, fetch or import SimpleBaseline checkpoints"),
+    "smooth": ("livepose.commands.smooth", "re-filter a recorded JSONL run offline (kalman, oneeuro, none)"),
+    "bench": ("livepose.commands.bench", "measure speed per stage, against MediaPipe Pose in the same run"),
     "bench-app": ("livepose.app.bench", "measure the display fps of the real window replaying a video live"),
-    "eval": ("livepose.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
+    "eval": ("livepose.commands.evaluate", "measure accuracy (OKS AP, PCK) and jitter against ground truth"),
     "synth": ("livepose.synthetic", "make a multi-person test video with exact GT from annotated stills"),
     "train": ("livepose.train", "train SimpleBaseline from a config (reproduces the shipped weights)"),
-    "calibrate": ("livepose.calibrate", "scale a weights file's keypoint confidences to match the default's"),
-    "export": ("livepose.export_lite", "convert the Keras model to LiteRT fp32/fp16/int8"),
+    "calibrate": ("livepose.commands.calibrate", "scale a weights file's keypoint confidences to match the default's"),
+    "export": ("livepose.commands.export", "convert the Keras model to LiteRT fp32/fp16/int8"),
     "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
-    "cameras": ("livepose.cameras", "list the cameras that open, with the mode each opens in"),
+    "cameras": ("livepose.commands.cameras", "list the cameras that open, with the mode each opens in"),
 }
 
 
@@ -94,7 +94,7 @@ def _main(argv: list[str]) -> int:
         parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     setup_logging("--verbose" in argv[1:])
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module = _import_command(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"livepose {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
     cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
@@ -105,6 +105,27 @@ def _main(argv: list[str]) -> int:
     if _stop_signals_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
         return EXIT_STATUS[_stop_signals_as_ctrl_c.received]  # stopped as for Ctrl-C; report the signal it was
     return code
+
+
+def _import_command(name: str):
+    """Import a command's module; a stop signal meanwhile ends the process at once, quietly.
+
+    Nothing is open yet to finalise, and raising from the handler is not safe here: a KeyboardInterrupt that lands
+    inside a C extension's import (numpy's, under cv2) is printed by it and turned into an ImportError.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return importlib.import_module(name)
+    previous = {signum: signal.signal(signum, _exit_stopped) for signum in EXIT_STATUS}
+    try:
+        return importlib.import_module(name)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_stopped(signum: int, frame) -> None:
+    print(f"livepose: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+    os._exit(EXIT_STATUS[signum])
 
 
 @contextlib.contextmanager

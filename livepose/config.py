@@ -182,7 +182,7 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class LiteConfig:
-    """LiteRT export and runtime (livepose.export_lite, livepose.runtime)."""
+    """LiteRT export and runtime (livepose.nets.export, livepose.nets.lite_cache, livepose.nets.load)."""
 
     precisions: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
     runtime: str = "auto"                 # CLI/app default: LiteRT where an export of the weights is cached, else Keras
@@ -232,7 +232,7 @@ class WriterConfig:
 
 @dataclass(frozen=True)
 class WeightsConfig:
-    """Checkpoint download and cache (livepose.weights)."""
+    """Checkpoint download and cache (livepose.nets.checkpoints)."""
 
     timeout_s: float = 30.0               # per network read; a stalled server fails instead of hanging
     chunk_bytes: int = 1 << 20            # download read size, also the progress-bar step
@@ -259,7 +259,7 @@ class RenderConfig:
 
 @dataclass(frozen=True)
 class RivalConfig:
-    """MediaPipe Pose, the reference `livepose bench` and `livepose eval` compare against (livepose.rival)."""
+    """MediaPipe Pose, the reference `livepose bench` and `livepose eval` compare against (livepose.commands.rivals)."""
 
     model_complexity: int = 1             # 0 lite, 1 full, 2 heavy; 1 is the default MediaPipe ships live
     min_detection_confidence: float = 0.5
@@ -281,7 +281,7 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """`livepose batch` defaults (livepose.batch)."""
+    """`livepose batch` defaults (livepose.commands.batch)."""
 
     workers: int | None = None            # Ray actors, each loading the model once; None: one per CPU core
     object_store_mb: int = 200            # local Ray only: clips travel as paths and results as small dicts

@@ -14,6 +14,7 @@ import numpy as np
 from livepose.config import CropConfig, DecodeConfig
 from livepose.crop import box_to_region, warp_crops
 from livepose.decode import decode_heatmaps, flip_heatmaps, heatmap_to_image
+from livepose.nets.protocol import PoseNetwork
 
 
 @dataclass
@@ -24,12 +25,13 @@ class Estimate:
 
 
 class PoseEstimator:
-    def __init__(self, net, crop_cfg: CropConfig = CropConfig(), decode_cfg: DecodeConfig = DecodeConfig()) -> None:
+    def __init__(self, net: PoseNetwork, crop_cfg: CropConfig = CropConfig(),
+                 decode_cfg: DecodeConfig = DecodeConfig()) -> None:
         self.net = net
         self.crop_cfg = crop_cfg
         self.decode_cfg = decode_cfg
         self._buffer: np.ndarray | None = None
-        self.num_joints = int(net.model.output_shape[-1])
+        self.num_joints = net.num_joints
 
     def __call__(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> Estimate:
         boxes = np.asarray(boxes_xywh, np.float32).reshape(-1, 4)

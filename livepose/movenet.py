@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from livepose.data import ASSETS
 from livepose.skeleton import NUM_KEYPOINTS
 
-MOVENET_MODEL = Path(__file__).resolve().parent.parent / "assets" / "movenet_thunder.tflite"
+MOVENET_MODEL = ASSETS / "movenet_thunder.tflite"
 #: where the backbone sits in MoveNet's graph
 BACKBONE_SCOPE = "center_net_mobile_net_v2fpn_feature_extractor/model_1/model/"
 INPUT_SIZE = 256                     # MoveNet Thunder's square input
@@ -55,7 +56,7 @@ def _keras_bn_name(layer: str) -> str:
 
 
 def backbone_arrays(tfjs: dict[str, np.ndarray], bn_epsilon: float) -> dict[str, np.ndarray]:
-    """MoveNet's backbone as ``{keras_layer}/{i}`` arrays (the layout of :func:`livepose.model.save_weights_npz`).
+    """MoveNet's backbone as ``{keras_layer}/{i}`` arrays (the layout of :func:`livepose.nets.keras_net.save_weights_npz`).
 
     Its BatchNorm is folded into a bias; a Keras BatchNorm with gamma 1, mean 0 and variance 1 - eps adds
     exactly that bias.

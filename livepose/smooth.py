@@ -291,11 +291,6 @@ class SmoothingBank:
         self.cfg = cfg
         self.set_config(cfg)
 
-    @property
-    def filtering(self) -> SmoothConfig | None:
-        """The config of the filter that runs (in the background when ``cfg.method == "none"``)."""
-        return None if self._filter is None else self._filter.cfg
-
     def set_config(self, cfg: SmoothConfig) -> None:
         if cfg.method not in METHODS:
             raise ValueError(f"smoothing method must be one of {METHODS}, got {cfg.method!r}")

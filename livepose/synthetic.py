@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from livepose.config import SynthConfig
+from livepose.data import data_root, keypoint_box, read_rgb
 from livepose.skeleton import LIMBS, NUM_KEYPOINTS
 
 #: images_gt stills whose every person is labelled (an unlabelled one would score as a phantom): scenes
@@ -66,8 +67,6 @@ class Sequence:
 
 def load_stills(pose17: Path, files: tuple[str, ...]) -> list[Still]:
     """The named images of a pose17 image set, with all their people (labelled or not)."""
-    from livepose.train.data import read_rgb
-
     d = json.loads(Path(pose17).read_text())
     items = {item["file"]: item for item in d["images"]}
     stills = []
@@ -87,8 +86,6 @@ def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def cut_sprite(still: Still, person: int, height: float, cfg: SynthConfig) -> Sprite:
     """Person ``person`` of a still, scaled to ``height`` px, with a soft matte around their body. Their box is
     their keypoint box padded 10 % (some datasets' boxes are loose), which the matte's ellipse fills."""
-    from livepose.train.data import keypoint_box
-
     kps = still.keypoints[person].copy()
     box = keypoint_box(kps).astype(np.float64)
     scale = height / box[3]
@@ -254,8 +251,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from dataclasses import replace
-
-    from livepose.evaluate import data_root
 
     pose17 = (args.images_gt or data_root() / "images_gt") / "annotations.pose17.json"
     if not pose17.is_file() or not 0 <= args.scene < len(SCENES) or not 0 <= args.walkers <= len(WALKERS):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 def backbone(model_json: str, out_file: str) -> None:
     from livepose.config import ModelConfig
-    from livepose.model import MOBILENET_BN_EPSILON, build_simplebaseline, save_weights_npz
+    from livepose.nets.keras_net import MOBILENET_BN_EPSILON, build_simplebaseline, save_weights_npz
     from livepose.movenet import backbone_arrays, read_tfjs_weights
 
     arrays = backbone_arrays(read_tfjs_weights(Path(model_json)), MOBILENET_BN_EPSILON)

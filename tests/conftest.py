@@ -41,7 +41,7 @@ def shared_data() -> Path:
 def small_weights(tmp_path_factory) -> Path:
     """Random-weight ResNet-18 SimpleBaseline at 128x96, saved as .npz: exercises the real code paths fast."""
     from livepose.config import ModelConfig
-    from livepose.model import build_simplebaseline, save_weights_npz
+    from livepose.nets.keras_net import build_simplebaseline, save_weights_npz
 
     cfg = ModelConfig(depth=18, input_size=(128, 96))
     path = tmp_path_factory.mktemp("weights") / "random_r18_128x96.npz"
@@ -55,10 +55,10 @@ def make_pipeline(weights: Path, cfg=None):
     from livepose.detect import BlazePoseDetector
     from livepose.estimate import PoseEstimator
     from livepose.pipeline import Pipeline
-    from livepose.zoo import load_posenet
+    from livepose.nets.load import load_network
 
     cfg = cfg or PipelineConfig()
-    net = load_posenet(str(weights), batch_sizes=(1, 2, 4, 8))
+    net = load_network(str(weights), batch_sizes=(1, 2, 4, 8))
     net.warmup()
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
 

@@ -53,7 +53,7 @@ def model_path(small_weights) -> tuple[Path, bool]:
 
 
 def build(argv: list[str]):
-    from livepose.runner import add_model_arguments, build_pipeline
+    from livepose.commands.run import add_model_arguments, build_pipeline
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from livepose.batch import BatchError, collect_clips, local_cores, thread_env
+from livepose.commands.batch import BatchError, collect_clips, local_cores, thread_env
 from livepose.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]

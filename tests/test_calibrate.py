@@ -9,15 +9,16 @@ import pytest
 
 from conftest import relocated
 from livepose.cli import main as cli
-from livepose.zoo import ASSETS, SHIPPED
+from livepose.data import ASSETS
+from livepose.nets.weights import SHIPPED
 
 WIDE = ASSETS / SHIPPED["r18-256x192"]
 
 
 def test_score_scale_is_stored_in_the_weights_and_multiplies_the_peaks(small_weights, tmp_path):
     from livepose.estimate import PoseEstimator
-    from livepose.model import read_npz_meta, write_npz_meta
-    from livepose.zoo import load_posenet
+    from livepose.nets.weights import read_npz_meta, write_npz_meta
+    from livepose.nets.load import load_network
 
     path = tmp_path / "scaled.npz"
     shutil.copy(small_weights, path)
@@ -27,7 +28,7 @@ def test_score_scale_is_stored_in_the_weights_and_multiplies_the_peaks(small_wei
         assert sorted(before.files) == sorted(after.files)
         assert all(np.array_equal(before[k], after[k]) for k in before.files if k != "__meta__")
 
-    plain, scaled = load_posenet(str(small_weights), batch_sizes=(1,)), load_posenet(str(path), batch_sizes=(1,))
+    plain, scaled = load_network(str(small_weights), batch_sizes=(1,)), load_network(str(path), batch_sizes=(1,))
     assert (plain.score_scale, scaled.score_scale) == (1.0, 3.0)
     image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
     box = np.array([[100, 40, 90, 160]], np.float32)
@@ -37,22 +38,22 @@ def test_score_scale_is_stored_in_the_weights_and_multiplies_the_peaks(small_wei
 
 
 def test_litert_net_reads_the_scale_of_its_weights(small_weights, tmp_path):
-    from livepose.model import write_npz_meta
-    from livepose.runtime import load_litenet
+    from livepose.nets.weights import write_npz_meta
+    from livepose.nets.load import load_lite
 
     path = tmp_path / "scaled.npz"
     shutil.copy(small_weights, path)
     write_npz_meta(path, score_scale=2.5)
-    assert load_litenet(str(path), precision="fp32").score_scale == 2.5
+    assert load_lite(str(path), precision="fp32").score_scale == 2.5
 
 
 def test_calibrate_matches_the_reference_median_confidence_on_real_people(shared_data, tmp_path):
     """The 256x192 weights peak at 0.6-0.7x the 128x96 ones on the same GT boxes; after calibration the medians
     agree."""
-    from livepose.calibrate import labelled_peaks
-    from livepose.evaluate import load_dataset
-    from livepose.model import read_npz_meta, write_npz_meta
-    from livepose.zoo import load_posenet
+    from livepose.commands.calibrate import labelled_peaks
+    from livepose.data import load_dataset
+    from livepose.nets.weights import read_npz_meta, write_npz_meta
+    from livepose.nets.load import load_network
 
     subset = relocated(shared_data / "images_gt" / "annotations.pose17.json", tmp_path / "subset.pose17.json",
                        lambda images: images[::3])      # 7 of the 21 images keep the test short
@@ -65,14 +66,14 @@ def test_calibrate_matches_the_reference_median_confidence_on_real_people(shared
     assert 1.2 <= scale <= 2.5, scale
     ds = load_dataset(subset)
     entries = list(zip(ds.entries, ds.images()))
-    ref = np.median(labelled_peaks(load_posenet("r18-128x96", batch_sizes=(1, 8)), entries))
-    got = np.median(labelled_peaks(load_posenet(str(path), batch_sizes=(1, 8)), entries))
+    ref = np.median(labelled_peaks(load_network("r18-128x96", batch_sizes=(1, 8)), entries))
+    got = np.median(labelled_peaks(load_network(str(path), batch_sizes=(1, 8)), entries))
     assert got == pytest.approx(ref, rel=0.01)
     assert cli(["calibrate", str(subset), "--model", "r18-256x192"]) == 2     # a name, not a file: refused
 
 
 def test_shipped_256x192_weights_carry_their_calibration():
-    from livepose.model import read_npz_meta
+    from livepose.nets.weights import read_npz_meta
 
     assert 1.2 <= read_npz_meta(WIDE)["score_scale"] <= 2.5
 
@@ -85,13 +86,13 @@ def test_keypoints_just_above_the_smoothing_threshold_still_carry_information(sh
     0.24 against 0.28 (under 0.1: 0.07)."""
     from livepose.config import CropConfig, SmoothConfig
     from livepose.estimate import PoseEstimator
-    from livepose.evaluate import load_dataset
+    from livepose.data import load_dataset
     from livepose.metrics import pck_masks
-    from livepose.zoo import load_posenet
+    from livepose.nets.load import load_network
 
     lspet = relocated(shared_data / "train_pool/lspet/annotations.pose17.json", tmp_path / "hold.pose17.json",
                       lambda images: images[-200:])
-    estimator = PoseEstimator(load_posenet(str(WIDE), batch_sizes=(1, 8)), CropConfig())
+    estimator = PoseEstimator(load_network(str(WIDE), batch_sizes=(1, 8)), CropConfig())
     preds, gts, scores = [], [], []
     for path in (shared_data / "images_gt/annotations.pose17.json", lspet):
         ds = load_dataset(path)

@@ -185,8 +185,8 @@ def test_jhmdb_misses_are_frames_where_the_gt_box_disagrees_with_mediapipe(share
     GT's joints lie far from the person in some frames (frame 14: arms spread level while the keeper's arms are
     raised; frame 2: the left hip above the shoulders). Measured: the detector misses 6 frames; in 5 of them GT and
     MediaPipe boxes overlap at IoU 0.23-0.48."""
-    from livepose.rival import MediaPipePose
-    from livepose.train.data import keypoint_box
+    from livepose.commands.rivals import MediaPipePose
+    from livepose.data import keypoint_box
 
     frames = list(load_gt(shared_data, f"{JHMDB}/gt.pose17.json"))
     with MediaPipePose(tracking=True) as pose:

@@ -100,7 +100,7 @@ def test_street_scene_finds_the_crowd_that_blazepose_misses(shared_data, nanodet
 def test_cli_builds_the_chosen_detector(small_weights):
     import argparse
 
-    from livepose.runner import add_model_arguments, build_pipeline
+    from livepose.commands.run import add_model_arguments, build_pipeline
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import relocated
 from livepose.cli import main as cli
-from livepose.zoo import ASSETS, SHIPPED
+from livepose.data import ASSETS
+from livepose.nets.weights import SHIPPED
 
 JHMDB = "sequences_gt/jhmdb_goal_keeping_tips_catch_fr_med_2/gt.pose17.json"
 TRAINED = ASSETS / SHIPPED["default"]

@@ -20,10 +20,12 @@ import pytest
 import tensorflow as tf
 
 from livepose.config import LiteConfig, ModelConfig
-from livepose.export_lite import calibration_crops, export, export_in_child, phase_deconv, read_manifest
-from livepose.model import build_simplebaseline, save_weights_npz
-from livepose.runtime import LiteNet, choose_precision, lite_dir, load_litenet
-from livepose.zoo import load_posenet
+from livepose.nets.export import calibration_crops, export, phase_deconv
+from livepose.nets.keras_net import build_simplebaseline, save_weights_npz
+from livepose.nets.lite_cache import ExportFailed, choose_precision, export_in_child, lite_dir, read_manifest
+from livepose.nets.lite_net import LiteNet
+from livepose.nets.load import load_lite, load_network, resolve_runtime
+from livepose.nets.weights import WeightsRef, resolve
 
 SIZE = (128, 96)
 
@@ -86,7 +88,7 @@ def test_fp32_matches_keras_on_real_crops(exported, shared_data):
     weights, out, manifest = exported
     acc = manifest["variants"]["fp32"]["accuracy"]
     assert acc["mean_dist_hm_px"] < 0.01 and acc["agreement"] == 1.0 and acc["pck_delta"] == 0.0
-    keras_net = load_posenet(str(weights), batch_sizes=(1, 2))
+    keras_net = load_network(str(weights), batch_sizes=(1, 2))
     lite = LiteNet({1: out / "fp32_b1.tflite", 2: out / "fp32_b2.tflite"})
     crops = calibration_crops(shared_data, SIZE, 4)
     ref, got = keras_net(crops), lite(crops)
@@ -106,7 +108,7 @@ def test_batches_split_over_exported_sizes(exported, shared_data):
     out = exported[1]
     lite = LiteNet({1: out / "fp32_b1.tflite", 2: out / "fp32_b2.tflite"})
     assert lite.batch_sizes == (1, 2) and lite.input_size == SIZE and lite.heatmap_size == (32, 24)
-    assert lite.model.output_shape == (None, 32, 24, 17)
+    assert lite.num_joints == 17
     crops = calibration_crops(shared_data, SIZE, 5)
     one_by_one = np.concatenate([lite(crops[i:i + 1]) for i in range(5)])
     for n in (2, 3, 5):
@@ -138,41 +140,40 @@ def test_choice_is_fastest_within_pck_budget():
 def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
     weights, out, manifest = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
-    cache = lite_dir(weights)
+    cache = lite_dir(resolve(weights))
     assert cache.parent.parent == tmp_path / "lite" and cache.name == "128x96"
     shutil.copytree(out, cache)
-    monkeypatch.setattr("livepose.export_lite.export_in_child", lambda *a, **k: pytest.fail("re-exported a cached model"))
-    net = load_litenet(str(weights), precision="fp16")
+    monkeypatch.setattr("livepose.nets.load.export_in_child", lambda *a, **k: pytest.fail("re-exported a cached model"))
+    net = load_lite(str(weights), precision="fp16")
     assert net.batch_sizes == (1,) and "fp16" in net.name
-    auto = load_litenet(str(weights), cfg=LiteConfig(precisions=("fp32", "fp16", "int8")))
+    auto = load_lite(str(weights), cfg=LiteConfig(precisions=("fp32", "fp16", "int8")))
     assert choose_precision(json.loads((cache / "manifest.json").read_text())) in auto.name
-    via_zoo = load_posenet(str(weights), runtime="litert", precision="fp32")
+    via_zoo = load_network(str(weights), runtime="litert", precision="fp32")
     assert isinstance(via_zoo, LiteNet) and via_zoo.batch_sizes == (1, 2)
     with pytest.raises(ValueError, match="runtime must be"):
-        load_posenet(str(weights), runtime="onnx")
+        load_network(str(weights), runtime="onnx")
 
 
 def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_path, monkeypatch):
     """'auto' never starts a minutes-long export: LiteRT once `livepose export` made one, Keras before."""
-    from livepose.runtime import resolve_runtime
-
     weights, out, _ = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
-    assert resolve_runtime("auto", str(weights)) == "keras"                  # nothing exported yet
-    shutil.copytree(out, lite_dir(weights))
-    assert resolve_runtime("auto", str(weights), precision="fp32") == "litert"
-    assert resolve_runtime("auto", str(weights), precision="auto") == "litert"
+    assert resolve_runtime("auto", resolve(weights)) == "keras"                  # nothing exported yet
+    shutil.copytree(out, lite_dir(resolve(weights)))
+    assert resolve_runtime("auto", resolve(weights), precision="fp32") == "litert"
+    assert resolve_runtime("auto", resolve(weights), precision="auto") == "litert"
     other = tmp_path / "never_exported.npz"
     shutil.copy(weights, other)
     with open(other, "ab") as f:        # other bytes, other sha256: no export in the cache
         f.write(b"\0")
-    assert resolve_runtime("auto", str(other)) == "keras"
-    assert resolve_runtime("auto", "pose_resnet_50_256x192.pth.tar") == "keras"   # torch checkpoints: Keras only
-    assert resolve_runtime("keras", str(weights)) == "keras"
+    assert resolve_runtime("auto", resolve(other)) == "keras"
+    torch_file = tmp_path / "pose_resnet_50_256x192.pth.tar"
+    assert resolve_runtime("auto", WeightsRef(str(torch_file), "torch", torch_file)) == "keras"   # Keras only
+    assert resolve_runtime("keras", resolve(weights)) == "keras"
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr("importlib.util.find_spec",
                         lambda name, *a: None if name == "ai_edge_litert" else real_find_spec(name, *a))
-    assert resolve_runtime("auto", str(weights)) == "keras"
+    assert resolve_runtime("auto", resolve(weights)) == "keras"
 
 
 def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, tmp_path, monkeypatch):
@@ -186,15 +187,13 @@ def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, 
         shutil.copytree(out, out_dir, dirs_exist_ok=True)
         return read_manifest(out_dir)
 
-    monkeypatch.setattr("livepose.export_lite.export_in_child", fake_export)
-    net = load_litenet(str(weights))
+    monkeypatch.setattr("livepose.nets.load.export_in_child", fake_export)
+    net = load_lite(str(weights))
     assert asked == [LiteConfig.auto_precisions] == [("fp32", "dynamic", "int8")]
-    assert choose_precision(read_manifest(lite_dir(weights))) in net.name
+    assert choose_precision(read_manifest(lite_dir(resolve(weights)))) in net.name
 
 
 def test_export_in_child_fails_clearly_and_writes_no_manifest(tmp_path):
-    from livepose.export_lite import ExportFailed
-
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ExportFailed, match="LiteRT export of .*damaged.npz failed"):

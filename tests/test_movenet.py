@@ -43,7 +43,7 @@ def test_transplanted_backbone_equals_movenets_own_on_a_real_crop(shared_data):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from livepose.config import ModelConfig
-    from livepose.model import build_simplebaseline, keras, load_weights_npz, normalize
+    from livepose.nets.keras_net import build_simplebaseline, keras, load_weights_npz, normalize
 
     image = cv2.cvtColor(cv2.imread(str(shared_data / "images" / "tfjs_pose.jpg")), cv2.COLOR_BGR2RGB)
     crop = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
@@ -67,7 +67,7 @@ def test_transplanted_backbone_equals_movenets_own_on_a_real_crop(shared_data):
 def test_teacher_agrees_with_ground_truth_and_fills_the_face(shared_data):
     """MoveNet labels a real LSPet person: its body joints land on the human labels, and it fills the face
     joints LSPet does not label, each weighted by its confidence."""
-    from livepose.train.data import keypoint_box, load_pose17, read_rgb
+    from livepose.data import keypoint_box, load_pose17, read_rgb
     from livepose.train.teacher import MoveNetTeacher, merge_with_gt
 
     teacher = MoveNetTeacher()
@@ -93,8 +93,8 @@ def test_tiny_training_from_movenets_backbone(shared_data, tmp_path, capsys):
     biases are kept bit for bit), trains the whole network, exports a file the runtime loads, and reports its
     accuracy on images_gt on its own."""
     from livepose.cli import main
-    from livepose.model import read_npz_meta
-    from livepose.zoo import load_posenet
+    from livepose.nets.weights import read_npz_meta
+    from livepose.nets.load import load_network
 
     out = tmp_path / "tiny.npz"
     assert main(["train", "--config", str(ROOT / "configs/tiny_movenet.json"), "--data", str(shared_data),
@@ -108,6 +108,6 @@ def test_tiny_training_from_movenets_backbone(shared_data, tmp_path, capsys):
             np.testing.assert_array_equal(trained[key], start[key])
         moved = np.abs(trained["Conv1/0"].astype(np.float32) - start["Conv1/0"].astype(np.float32))
         assert 0 < moved.max() < 0.01                  # trained from MoveNet's kernel, not from scratch
-    net = load_posenet(str(out), batch_sizes=(1,))
+    net = load_network(str(out), batch_sizes=(1,))
     heatmaps = net(np.zeros((1, 256, 192, 3), np.uint8))
     assert heatmaps.shape == (1, 17, 64, 48) and np.isfinite(heatmaps).all()

@@ -93,8 +93,8 @@ def test_time_going_back_resets_tracks(shared_data, small_weights):
 
 
 def test_short_soak_has_flat_memory_and_threads(shared_data, small_weights):
-    """CI's short version of `python -m livepose.soak` (the 30-minute figures are in the README)."""
-    from livepose.soak import soak
+    """CI's short version of `python -m livepose.commands.soak` (the 30-minute figures are in the README)."""
+    from livepose.commands.soak import soak
 
     pipe = make_pipeline(small_weights)
     report = soak(pipe, str(shared_data / "videos/mmpose_demo_street.mp4"), seconds=20, sample_every_s=1.0,
@@ -208,7 +208,7 @@ def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, s
     assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"livepose eval: {bad}: not a")
     assert bad.read_bytes() == before                     # calibrate rewrites in place only after a clean read
-    from livepose.soak import main as soak
+    from livepose.commands.soak import main as soak
 
     bench_json = tmp_path / "bench.json"
     for prog, argv in (("livepose bench", ["bench", str(video), "--no-rival", "--json", str(bench_json)]),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import make_pipeline
 from livepose.config import EvalConfig, PipelineConfig, SmoothConfig, SourceConfig
-from livepose.zoo import ASSETS, SHIPPED
+from livepose.data import ASSETS
+from livepose.nets.weights import SHIPPED
 
 DEFAULT = ASSETS / SHIPPED["default"]
 pytestmark = pytest.mark.skipif(not DEFAULT.exists(), reason=f"shipped weights {DEFAULT} missing")
@@ -79,7 +79,8 @@ def test_kalman_cuts_acceleration_error_on_a_gt_clip(shared_data):
     accel error 31.8 -> 23.9 px (interval -12.4 to -3.9), box PCK@0.2 0.767 -> 0.790, lag 0.15 frames; with v10
     (the default since 2026-12-04): 35.8 -> 24.6 px (-17.4 to -7.0), 0.710 -> 0.731, lag 0.15 frames.
     """
-    from livepose.evaluate import load_dataset, raw_stream, smooth_stream, smoothed_metrics, temporal_metrics
+    from livepose.commands.evaluate import raw_stream, smooth_stream, smoothed_metrics, temporal_metrics
+    from livepose.data import load_dataset
 
     ds = load_dataset(next((shared_data / "sequences_gt").glob("*/gt.pose17.json")))
     images = list(ds.images())

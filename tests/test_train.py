@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livepose.train.data import AugmentConfig, Sample, load_pose17, make_example, read_rgb
+from livepose.data import load_pose17, read_rgb
+from livepose.train.data import AugmentConfig, Sample, make_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def test_flip_swaps_left_and_right(lspet_sample):
 def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):
     """`livepose train` on a tiny config: trains, checkpoints, resumes without redoing steps, exports weights."""
     from livepose.cli import main
-    from livepose.zoo import load_posenet
+    from livepose.nets.load import load_network
 
     out = tmp_path / "tiny.npz"
     args = ["train", "--config", str(ROOT / "configs/tiny.json"), "--data", str(shared_data),
@@ -63,11 +64,11 @@ def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):
     assert len((tmp_path / "work/train_log.jsonl").read_text().splitlines()) == len(log)
     again = tmp_path / "again.npz"
     assert main([*args[:-2], "--export", str(again), "--export-only"]) == 0  # the latest checkpoint, no training
-    from livepose.model import read_npz_meta
+    from livepose.nets.weights import read_npz_meta
 
     assert read_npz_meta(again) == read_npz_meta(out) == {"depth": 18, "num_joints": 17, "input_size": [256, 192],
                                                            "backbone": "resnet", "deconv_filters": 256}
-    net = load_posenet(str(out), batch_sizes=(1,))
+    net = load_network(str(out), batch_sizes=(1,))
     heatmaps = net(np.zeros((1, 256, 192, 3), np.uint8))
     assert heatmaps.shape == (1, 17, 64, 48) and np.isfinite(heatmaps).all()
 
@@ -139,7 +140,7 @@ def test_teacher_fixes_a_swapped_leg_chain_on_a_real_label(shared_data):
 
 def test_warm_start_loads_init_weights_only_without_a_checkpoint(tmp_path):
     from livepose.config import ModelConfig
-    from livepose.model import build_simplebaseline, save_weights_npz
+    from livepose.nets.keras_net import build_simplebaseline, save_weights_npz
     from livepose.train import loop
 
     cfg = ModelConfig(input_size=(128, 96))
@@ -183,7 +184,7 @@ def test_shipped_config_starts_from_the_committed_weights_it_names(tmp_path, nam
 
 def test_mixed_bfloat16_trains_in_bfloat16_and_leaves_the_process_in_float32(tmp_path):
     """The 256x192 config trains under mixed_bfloat16; weights (and so checkpoints and exports) stay float32."""
-    from livepose.model import keras, tf
+    from livepose.nets.keras_net import keras, tf
     from livepose.train import loop
 
     config = {**json.loads((ROOT / "configs/tiny.json").read_text()), "precision": "mixed_bfloat16"}

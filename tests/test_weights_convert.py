@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from livepose.config import ModelConfig
-from livepose.model import RESNET_SPEC, build_simplebaseline
-from livepose.weights.convert import (
+from livepose.nets.keras_net import RESNET_SPEC, build_simplebaseline
+from livepose.nets.checkpoints.convert import (
     ArchitectureMismatchError,
     NonFiniteWeightsError,
     _expected,
@@ -110,9 +110,9 @@ def test_unknown_block_layout(r18):
 
 def test_load_model_from_shipped_files(r18, tmp_path):
     """``load_model`` takes the trainer's fp16 ``.npz`` and our cached ``.weights.h5`` (with its .json)."""
-    from livepose.model import save_weights_npz
-    from livepose.weights.convert import load_model, save_keras
-    from livepose.weights.torchfile import CheckpointError
+    from livepose.nets.keras_net import save_weights_npz
+    from livepose.nets.checkpoints.convert import load_model, save_keras
+    from livepose.nets.checkpoints.torchfile import CheckpointError
 
     model, cfg = state_dict_to_keras(r18)
     save_weights_npz(model, tmp_path / "shipped.npz", cfg)

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from livepose.config import WeightsConfig
-from livepose.weights import cli, registry
-from livepose.weights.download import ChecksumError, DownloadError, download
+from livepose.data import cache_dir
+from livepose.commands import weights as cli
+from livepose.nets.checkpoints import registry
+from livepose.nets.checkpoints.download import ChecksumError, DownloadError, download
 
 PAYLOAD = np.random.default_rng(0).bytes(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -167,12 +169,12 @@ def test_http_error(server, tmp_path):
 def test_cache_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path / "explicit"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert registry.cache_dir() == tmp_path / "explicit"
+    assert cache_dir() == tmp_path / "explicit"
     monkeypatch.delenv("LIVEPOSE_CACHE")
-    assert registry.cache_dir() == tmp_path / "xdg" / "livepose"
+    assert cache_dir() == tmp_path / "xdg" / "livepose"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert registry.cache_dir() == tmp_path / "home" / ".cache" / "livepose"
+    assert cache_dir() == tmp_path / "home" / ".cache" / "livepose"
 
 
 @pytest.mark.parametrize("how", ["chmod", "under-a-file"])
@@ -189,8 +191,8 @@ def test_read_only_cache_falls_back_to_temp(tmp_path, monkeypatch, caplog, how):
     monkeypatch.setenv("LIVEPOSE_CACHE", str(root))
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    with caplog.at_level(logging.WARNING, logger="livepose.weights.registry"):
-        got = registry.cache_dir()
+    with caplog.at_level(logging.WARNING, logger="livepose.data"):
+        got = cache_dir()
     assert got.parent == tmp_path / "tmp" and got.is_dir() and os.access(got, os.W_OK)
     assert f"cache dir {root} is not writable" in caplog.text
 
@@ -203,7 +205,7 @@ def test_fetch_convert_and_reuse(tmp_path, monkeypatch, capsys):
     torch = pytest.importorskip("torch", reason="PyTorch is needed to write a genuine checkpoint")
     from test_weights_parity import PoseResNet
 
-    from livepose.weights.convert import load_model
+    from livepose.nets.checkpoints.convert import load_model
 
     torch.manual_seed(0)
     src = tmp_path / "src.pth"

@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch", reason="PyTorch (the reference implementati
 nn = torch.nn
 
 from livepose.config import ModelConfig  # noqa: E402
-from livepose.model import normalize  # noqa: E402
-from livepose.weights.convert import import_checkpoint, load_model  # noqa: E402
-from livepose.weights.torchfile import load_state_dict  # noqa: E402
+from livepose.nets.keras_net import normalize  # noqa: E402
+from livepose.nets.checkpoints.convert import import_checkpoint, load_model  # noqa: E402
+from livepose.nets.checkpoints.torchfile import load_state_dict  # noqa: E402
 
 BN_MOMENTUM = 0.1
 TOLERANCE = 1e-4

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livepose.weights.torchfile import (
+from livepose.nets.checkpoints.torchfile import (
     MAGIC_NUMBER,
     PROTOCOL_VERSION,
     CheckpointError,

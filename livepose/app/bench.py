@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 
-from livepose.bench import measure_and_report, stats
+from livepose.commands.bench import measure_and_report, stats
+from livepose.commands.options import size_pair
+from livepose.commands.run import add_model_arguments
 from livepose.config import BenchConfig
-from livepose.runner import add_model_arguments
+from livepose.data import data_root
 from livepose.tables import format_table
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) ->
 
     app = ensure_app()
     pipeline.estimator.net.warmup()
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     with tempfile.TemporaryDirectory(prefix="livepose-bench-app-") as tmp:
         clip = Path(tmp) / f"clip_{w}x{h}.mp4"
         fps = resized_copy(video, clip, (w, h))
@@ -126,7 +128,7 @@ def report(m: dict) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", nargs="?", type=Path, help=f"video file (default: ../shared/data/{DEFAULT_VIDEO})")
-    p.add_argument("--size", default="640x480", help="replay size WxH (centre crop, then scale)")
+    p.add_argument("--size", type=size_pair, default="640x480", help="replay size WxH (centre crop, then scale)")
     p.add_argument("--seconds", type=float, default=20.0, help="how long to measure")
     p.add_argument("--warmup-s", type=float, default=2.0, help="seconds shown before measuring")
     p.add_argument("--threads", type=int, default=BenchConfig.threads,
@@ -136,8 +138,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from livepose.evaluate import data_root
-
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return measure_and_report(args, Path(args.video or data_root() / DEFAULT_VIDEO), measure, report,

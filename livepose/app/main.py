@@ -10,10 +10,11 @@ import argparse
 import dataclasses
 import logging
 import signal
-import sys
 
 from livepose.app.settings import AppSettings, load_settings, settings_path
-from livepose.runner import add_model_arguments
+from livepose.cli import setup_logging
+from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.config import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,13 @@ def initial_source(args: argparse.Namespace) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Qt modules load only after livepose.qt has prepared the environment (cv2's plugin path) and made the app
     from livepose.qt import ensure_app
 
     app = ensure_app()
     from PyQt5.QtCore import QTimer
 
     from livepose.app.window import MainWindow
-    from livepose.config import SourceConfig
-    from livepose.runner import load_pipeline
 
     settings = load_settings()
     args = merge_settings(args, settings)
@@ -94,8 +94,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    from livepose.cli import setup_logging
-
     parser = argparse.ArgumentParser(prog="run_live.py", description=DESCRIPTION)
     add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")

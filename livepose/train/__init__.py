@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from livepose.data import cache_dir, data_root
+
 
 
 def default_workdir(name: str) -> Path:
     """Checkpoints live in livepose's cache (outside the repo), beside the downloaded and exported models."""
-    from livepose.weights.registry import cache_dir
-
     return cache_dir() / "train" / name
 
 
 def default_repos() -> Path:
     """Fetched training repositories live in livepose's cache too (``<cache>/repos/owner+name``)."""
-    from livepose.weights.registry import cache_dir
-
     return cache_dir() / "repos"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, type=Path, help="training config (JSON), e.g. configs/train_resnet18.json")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="root of the data set folder (default: ../shared/data)")
+    p.add_argument("--data", type=Path, default=data_root(), help="root of the data set folder (default: ../shared/data)")
     p.add_argument("--repos", type=Path, help="where fetched training repositories live (the config's 'voc' "
                    "sources; default: the cache dir's repos/)")
     p.add_argument("--workdir", type=Path, help="checkpoints and logs (default: the cache dir, outside the repo)")
@@ -36,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from livepose.train.labels import build_samples
     from livepose.train.loop import export, latest, train
 

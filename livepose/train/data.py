@@ -7,16 +7,15 @@ per-joint weight that is 0 for a joint nobody labelled.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from livepose.config import CropConfig
 from livepose.crop import affine_matrix, box_to_region, transform_points
+from livepose.data import keypoint_box
 from livepose.skeleton import FLIP_INDEX
 
 log = logging.getLogger(__name__)
@@ -41,35 +40,6 @@ class Sample:
     image: np.ndarray              # RGB uint8
     keypoints: np.ndarray          # (17, 3): x, y, v (v > 0: labelled; v < 1: a teacher's confidence)
     box: np.ndarray                # (4,) xywh
-
-
-def keypoint_box(kps: np.ndarray, pad: float = 0.1) -> np.ndarray:
-    pts = kps[kps[:, 2] > 0, :2]
-    lo, hi = pts.min(0), pts.max(0)
-    size = (hi - lo) * (1 + 2 * pad)
-    return np.array([*(lo + hi) / 2 - size / 2, *size], np.float32)
-
-
-def load_pose17(json_path: Path) -> list[tuple[Path, np.ndarray, np.ndarray]]:
-    """(image path, keypoints (17, 3), box xywh) for every labelled person in a ``*.pose17.json`` file."""
-    d = json.loads(Path(json_path).read_text())
-    root = Path(json_path).parent
-    out = []
-    for entry in d.get("images", []) + d.get("frames", []):
-        for person in entry["people"]:
-            kps = np.asarray(person["keypoints"], np.float32)
-            if (kps[:, 2] > 0).sum() < 2:
-                continue
-            box = np.asarray(person["bbox"], np.float32) if "bbox" in person else keypoint_box(kps)
-            out.append((root / entry["file"], kps, box))
-    return out
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise OSError(f"cannot read image {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def gaussian_targets(joints: np.ndarray, weights: np.ndarray, hm_hw: tuple[int, int], sigma: float

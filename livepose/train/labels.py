@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from livepose.train.data import Sample, keypoint_box, load_pose17, read_rgb
+from livepose.atomic import write_atomic
+from livepose.data import keypoint_box, load_pose17, read_rgb
+from livepose.train.data import Sample
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,7 @@ def teacher_labels(jobs: list[Job], cache: Path, teacher: str = "movenet", worke
             work = pool.imap(_label_one, [(teacher, j) for j in todo], chunksize=8)
             for (key, _, _), out in zip(todo, tqdm(work, total=len(todo), desc="teacher")):
                 labels[key] = out
-        tmp = cache.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp")
-        tmp.write_text(json.dumps(labels))
-        tmp.replace(cache)
+        write_atomic(cache, json.dumps(labels))
     return labels
 
 

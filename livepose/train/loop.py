@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from livepose.config import ModelConfig
-from livepose.model import (build_simplebaseline, freeze_backbone_bn, keras, load_weights_npz, normalize,
-                            save_weights_npz, tf)
+from livepose.nets.keras_net import (build_simplebaseline, freeze_backbone_bn, keras, load_weights_npz, normalize,
+                                     save_weights_npz, tf)
 from livepose.train.data import AugmentConfig, batches
 
 log = logging.getLogger(__name__)

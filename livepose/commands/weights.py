@@ -6,23 +6,14 @@ TensorFlow is imported only by ``fetch`` and ``import``, so ``list`` answers at 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
 
-import numpy as np
-
-from livepose.weights import registry
+from livepose.commands.options import size_pair
+from livepose.data import ASSETS, cache_dir
+from livepose.nets.checkpoints import registry
+from livepose.nets.weights import SHIPPED, read_npz_meta
 
 log = logging.getLogger(__name__)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size must be HEIGHTxWIDTH such as 256x192, got {text!r}") from None
-    return h, w
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,23 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp = sub.add_parser("import", help="convert a local PyTorch checkpoint (official or MMPose) into the cache")
     imp.add_argument("path")
     imp.add_argument("--name", help="cache name (default: the file name without its checksum and suffix)")
-    imp.add_argument("--input-size", type=_size, help="HEIGHTxWIDTH (default: from the file name, else 256x192)")
-
-
-def _npz_meta(path: Path) -> dict:
-    """A weights file's architecture, read without TensorFlow (which livepose.model imports)."""
-    with np.load(path, allow_pickle=False) as data:
-        return json.loads(bytes(data["__meta__"]).decode())
+    imp.add_argument("--input-size", type=size_pair, help="HEIGHTxWIDTH (default: from the file name, else 256x192)")
 
 
 def _list_shipped() -> None:
-    from livepose.zoo import ASSETS, SHIPPED
-
     print("shipped with livepose (--model NAME; nothing to download):")
     print(f"{'name':<22} {'input':>8} {'backbone':<12} file")
     for name, file in SHIPPED.items():
         try:
-            meta = _npz_meta(ASSETS / file)
+            meta = read_npz_meta(ASSETS / file)
             h, w = meta["input_size"]
             backbone = meta.get("backbone", "resnet")        # files older than the field are ResNets
             size, backbone = f"{h}x{w}", f"resnet-{meta['depth']}" if backbone == "resnet" else backbone
@@ -61,7 +44,7 @@ def _list_shipped() -> None:
 
 def _list() -> int:
     _list_shipped()
-    root = registry.cache_dir()
+    root = cache_dir()
     print(f"\ncheckpoints (`livepose weights fetch NAME`), cache: {root}")
     print(f"{'name':<22} {'input':>8} {'depth':>5} {'COCO AP':>7}  cached")
     for ckpt in registry.CHECKPOINTS.values():
@@ -79,14 +62,15 @@ def _list() -> int:
 def main(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list()
-    from livepose.weights.convert import import_checkpoint, load_model
-    from livepose.weights.download import DownloadError
-    from livepose.weights.torchfile import CheckpointError
+    # TensorFlow loads with the converter: only fetch and import pay for it, so `list` answers at once
+    from livepose.nets.checkpoints.convert import import_checkpoint, load_model
+    from livepose.nets.checkpoints.download import DownloadError
+    from livepose.nets.checkpoints.torchfile import CheckpointError
 
     try:
         if args.action == "fetch":
             model = load_model(args.name)
-            print(f"{args.name}: ready ({model.name}) in {registry.keras_path(args.name, registry.cache_dir())}")
+            print(f"{args.name}: ready ({model.name}) in {registry.keras_path(args.name, cache_dir())}")
         else:
             model, path = import_checkpoint(args.path, args.name, args.input_size)
             print(f"imported {args.path} -> {path} ({model.name})")

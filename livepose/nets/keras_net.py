@@ -7,16 +7,13 @@ to one into that layout. Layer names are the PyTorch state-dict keys with dots t
 
 from __future__ import annotations
 
-import contextlib
 import os
-import zipfile
-import zlib
-from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
 from livepose.config import ModelConfig
+from livepose.nets.weights import META_KEY, WeightsRef, config_from_meta, meta_array, open_npz, savez_atomic
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
@@ -161,11 +158,12 @@ class PoseNet:
                  score_scale: float = 1.0) -> None:
         self.model = model
         self.name = name or model.name
-        self.score_scale = score_scale    # multiplies heatmap peaks into confidences (see livepose.calibrate)
+        self.score_scale = score_scale    # multiplies heatmap peaks into confidences (see livepose.commands.calibrate)
         self.batch_sizes = tuple(sorted(batch_sizes))
         h, w = model.input_shape[1:3]
         self.input_size = (int(h), int(w))
         self.heatmap_size = tuple(int(s) for s in model.output_shape[1:3])
+        self.num_joints = int(model.output_shape[-1])
         self._fns: dict[int, Callable] = {}
 
     def _fn(self, n: int) -> Callable:
@@ -182,7 +180,7 @@ class PoseNet:
         """(N, H, W, 3) uint8 RGB crops -> (N, J, h, w) float32 heatmaps (channels first, as decoded)."""
         n = len(crops_rgb_uint8)
         if n == 0:
-            return np.zeros((0, self.model.output_shape[-1], *self.heatmap_size), np.float32)
+            return np.zeros((0, self.num_joints, *self.heatmap_size), np.float32)
         out = []
         for start in range(0, n, self.batch_sizes[-1]):
             chunk = normalize(crops_rgb_uint8[start:start + self.batch_sizes[-1]])
@@ -193,11 +191,6 @@ class PoseNet:
         return np.concatenate(out).transpose(0, 3, 1, 2)
 
 
-def with_input_size(cfg: ModelConfig, input_size: tuple[int, int]) -> ModelConfig:
-    """The same network at another input size (weights are shared: the network is fully convolutional)."""
-    return replace(cfg, input_size=input_size)
-
-
 def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConfig, dtype: str = "float16",
                      only: set[str] | None = None) -> None:
     """Store every layer's weights (or the layers named in ``only``) in one compressed ``.npz``.
@@ -205,72 +198,15 @@ def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConf
     float16 halves the file; accuracy is kept. The file carries the architecture it belongs to, so loading into
     another depth or size fails clearly; a partial file (a pretrained backbone) loads with ``partial=True``.
     """
-    import json
-
     meta = {"depth": cfg.depth, "num_joints": cfg.num_joints, "input_size": list(cfg.input_size),
             "backbone": cfg.backbone, "deconv_filters": cfg.deconv_filters}
-    arrays = {"__meta__": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    arrays = {META_KEY: meta_array(meta)}
     for layer in model.layers:
         if only is not None and layer.name not in only:
             continue
         for i, w in enumerate(layer.get_weights()):
             arrays[f"{layer.name}/{i}"] = w.astype(dtype)
-    _savez_atomic(path, arrays)
-
-
-def _savez_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    tmp = f"{os.fspath(path)}.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _open_npz(path: str | os.PathLike):
-    """``np.load`` of a weights file, where a damaged file is a clear ValueError, not a zipfile traceback."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            yield data
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path}: not a readable weights .npz, truncated or corrupt ({exc})") from exc
-    except KeyError as exc:
-        raise ValueError(f"{path}: not a livepose weights .npz (no {exc} entry)") from exc
-    except ValueError as exc:   # numpy's "pickled data ... allow_pickle" for any file that is not an .npz at all
-        if "pickle" not in str(exc):
-            raise
-        raise ValueError(f"{path}: not a livepose weights .npz (not a numpy archive at all)") from exc
-
-
-#: what :func:`save_weights_npz` always writes: the architecture a weights file belongs to
-REQUIRED_META = ("depth", "num_joints", "input_size")
-
-
-def read_npz_meta(path: str | os.PathLike) -> dict:
-    import json
-
-    with _open_npz(path) as data:
-        meta = json.loads(bytes(data["__meta__"]).decode())
-    missing = [k for k in REQUIRED_META if k not in meta]
-    if missing:
-        raise ValueError(f"{path}: not a livepose weights .npz (its metadata lacks {missing})")
-    return meta
-
-
-def config_from_meta(meta: dict, input_size: tuple[int, int] | None = None) -> ModelConfig:
-    """The ModelConfig a weights file was saved from (files older than the backbone field are ResNets)."""
-    return ModelConfig(backbone=meta.get("backbone", "resnet"), depth=meta["depth"], num_joints=meta["num_joints"],
-                       deconv_filters=meta.get("deconv_filters", ModelConfig().deconv_filters),
-                       input_size=tuple(input_size or meta["input_size"]))
-
-
-def write_npz_meta(path: str | os.PathLike, **updates) -> None:
-    """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
-    import json
-
-    with _open_npz(path) as data:
-        arrays = {k: data[k] for k in data.files}
-        meta = {**json.loads(bytes(data["__meta__"]).decode()), **updates}
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    _savez_atomic(path, arrays)
+    savez_atomic(path, arrays)
 
 
 def load_weights_npz(model: keras.Model, path: str | os.PathLike, partial: bool = False) -> None:
@@ -278,8 +214,8 @@ def load_weights_npz(model: keras.Model, path: str | os.PathLike, partial: bool 
 
     ``partial``: the file may hold only some layers (a pretrained backbone); those it holds must match.
     """
-    with _open_npz(path) as data:
-        names = {k for k in data.files if k != "__meta__"}
+    with open_npz(path) as data:
+        names = {k for k in data.files if k != META_KEY}
         for layer in model.layers:
             current = layer.get_weights()
             if not current or (partial and f"{layer.name}/0" not in names):
@@ -296,3 +232,10 @@ def load_weights_npz(model: keras.Model, path: str | os.PathLike, partial: bool 
             names.difference_update(keys)
         if names:
             raise ValueError(f"{path}: weights for layers the model does not have: {sorted(names)[:5]}")
+
+
+def model_from_npz(ref: WeightsRef, input_size: tuple[int, int] | None = None) -> keras.Model:
+    """The Keras model an ``.npz`` reference describes, with its weights, at ``input_size`` (default: its own)."""
+    model = build_simplebaseline(config_from_meta(ref.meta, input_size))
+    load_weights_npz(model, ref.path)
+    return model

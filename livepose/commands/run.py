@@ -13,17 +13,21 @@ import logging
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from tqdm import tqdm
 
+from livepose.commands.options import add_runtime_arguments, size_pair
 from livepose.config import DecodeConfig, LiteConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
-from livepose.detect import DETECTORS
-from livepose.runtime import add_runtime_arguments
-
-if TYPE_CHECKING:
-    from livepose.pipeline import FrameResult, Pipeline
-    from livepose.sources import FrameSource
+from livepose.detect import DETECTORS, make_detector
+from livepose.estimate import PoseEstimator
+from livepose.nets.lite_cache import ExportFailed
+from livepose.nets.load import load_network
+from livepose.pipeline import FrameResult, Pipeline
+from livepose.quiet import native_chatter_filtered
+from livepose.sources import FrameSource, ImageFolderSource, SourceError, open_source
+from livepose.writers import (CocoWriter, CsvWriter, JsonlWriter, VideoWriter, WriterError, check_outputs,
+                              coco_images_path, partial_path, write_result)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a pipeline (run, bench, app)."""
     p.add_argument("--model", default="default", help="'default' (shipped weights), a .npz file, a torch "
                    "checkpoint (.pth/.pth.tar) or a name from `livepose weights list`")
-    p.add_argument("--input-size",
+    p.add_argument("--input-size", type=size_pair,
                    help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
     p.add_argument("--filter", choices=("kalman", "oneeuro", "none"), default=SmoothConfig.method,
                    help=f"temporal smoothing of the keypoints (default {SmoothConfig.method})")
@@ -69,31 +73,20 @@ def build_pipeline(args: argparse.Namespace, threads: int | None = None):
     ``threads`` caps the LiteRT network's and the detectors' CPU threads, for processes that share a machine (batch
     workers); None keeps each config's default.
     """
-    from livepose.detect import make_detector
-    from livepose.estimate import PoseEstimator
-    from livepose.pipeline import Pipeline
-    from livepose.runtime import load_litenet, resolve_runtime
-    from livepose.zoo import load_posenet
-
     cfg = pipeline_config(args)
-    size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
-    if threads is not None:   # every stage config with a thread count (the detectors')
+    lite_cfg = LiteConfig()
+    if threads is not None:   # every stage config with a thread count (the detectors'), and the LiteRT network's
         cfg = replace(cfg, **{f.name: replace(getattr(cfg, f.name), num_threads=threads) for f in fields(cfg)
                               if hasattr(getattr(cfg, f.name), "num_threads")})
-    if threads is not None and resolve_runtime(args.runtime, args.model, size, args.precision) == "litert":
-        # load_posenet builds LiteRT with LiteConfig's thread count, so the capped one is passed here
-        net = load_litenet(args.model, size, args.precision, replace(LiteConfig(), num_threads=threads))
-    else:
-        net = load_posenet(args.model, input_size=size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
-                           precision=args.precision)
+        lite_cfg = replace(lite_cfg, num_threads=threads)
+    net = load_network(args.model, input_size=args.input_size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
+                       precision=args.precision, lite_cfg=lite_cfg)
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
 
 
 def model_load_errors() -> tuple[type[Exception], ...]:
     """What loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT
     export): reported as one line, never a traceback."""
-    from livepose.export_lite import ExportFailed
-
     return OSError, ValueError, ExportFailed
 
 
@@ -101,8 +94,6 @@ def load_pipeline(args: argparse.Namespace, prog: str):
     """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights (or a LiteRT export
     of them that failed) are one line on stderr and ``None``, not a traceback, so every command that loads a model
     fails the same clear way. LiteRT's start-up lines are left out unless ``--verbose``."""
-    from livepose.quiet import native_chatter_filtered
-
     try:
         with native_chatter_filtered():
             return build_pipeline(args)
@@ -139,8 +130,6 @@ class RunOutputs:
 
     def paths(self) -> dict[str, Path | None]:
         """Option name -> path of every file a run writes, for check_outputs before anything is opened."""
-        from livepose.writers import coco_images_path
-
         return {"--out": self.video, "--keypoints": self.keypoints, "--csv": self.csv, "--coco": self.coco,
                 "--coco images list": coco_images_path(self.coco) if self.coco else None}
 
@@ -152,9 +141,8 @@ def track_source(source: FrameSource, pipeline: Pipeline, model_name: str,
     The one loop behind `livepose run` and each clip of `livepose batch`, so both write the same records. The outputs
     are renamed from their ``.partial`` names when the generator ends or is closed (wrap it in contextlib.closing).
     """
-    from livepose.render import annotate
-    from livepose.sources import ImageFolderSource
-    from livepose.writers import CocoWriter, CsvWriter, JsonlWriter, VideoWriter, write_result
+    from livepose.render import annotate  # PyQt5 (the renderer paints with QPainter): loaded only to draw
+
 
     files = source.files if isinstance(source, ImageFolderSource) else None
     with contextlib.ExitStack() as stack:
@@ -173,7 +161,7 @@ def track_source(source: FrameSource, pipeline: Pipeline, model_name: str,
 
 def run_hud(result: FrameResult, model_name: str) -> list[str]:
     """The status lines of an annotated video (``--hud``)."""
-    from livepose.render import people_count
+    from livepose.render import people_count  # PyQt5, as above
 
     t = result.timings_ms
     return [f"{model_name}  {people_count(len(result.track_ids))}  filter {result.smooth_cfg.method}",
@@ -181,9 +169,8 @@ def run_hud(result: FrameResult, model_name: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from livepose.qt import ensure_app
-    from livepose.sources import SourceError, open_source
-    from livepose.writers import WriterError, check_outputs, partial_path
+    from livepose.qt import ensure_app  # PyQt5: the headless Qt application the renderer needs
+
 
     outputs = RunOutputs(args.out, args.keypoints, args.csv,
                          replace(RenderConfig(), show_raw=args.show_raw, hud_in_outputs=args.hud), args.coco)

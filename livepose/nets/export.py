@@ -1,4 +1,4 @@
-"""`livepose export`: the Keras SimpleBaseline as LiteRT flatbuffers, one per precision and fixed batch size.
+"""The Keras SimpleBaseline as LiteRT flatbuffers, one per precision and fixed batch size (`livepose export`).
 
 Why LiteRT: on these CPUs it runs the network faster than TensorFlow (docs: ../shared/notes/inference-speed.md).
 Four variants: float32; float16 weights; "dynamic", int8 weights with activations quantised on the fly per
@@ -10,50 +10,46 @@ then exact.
 
 Every exported variant is compared with the Keras model on real people with ground-truth boxes (images_gt and
 the JHMDB clip) and timed; the figures go into ``manifest.json`` beside the files, from which
-:mod:`livepose.runtime` picks a variant.
+:mod:`livepose.nets.lite_cache` picks a variant. TensorFlow is imported at the top: exporting is Keras work.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from livepose.atomic import write_atomic
 from livepose.config import CropConfig, LiteConfig
 from livepose.crop import box_to_region, warp_crops
+from livepose.data import data_root as default_data_root
+from livepose.data import load_pose17, read_rgb
+from livepose.estimate import PoseEstimator
+from livepose.metrics import pck
+from livepose.nets.keras_net import IMAGENET_MEAN, IMAGENET_STD
+from livepose.nets.lite_cache import CALIBRATION_POOL, MANIFEST, PRECISIONS, read_manifest, require_npz
+from livepose.nets.lite_net import LiteNet
+from livepose.nets.load import load_keras
+from livepose.nets.protocol import PoseNetwork
+from livepose.nets.weights import WeightsRef, resolve
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 #: per output phase p (row or column parity): the transposed-conv kernel taps used, first tap first, and the
 #: (before, after) zero padding. Output 2m reads inputs m-1, m (taps 3, 1); output 2m+1 reads m, m+1 (taps 2, 0).
 PHASE_TAPS = ((3, 1), (2, 0))
 PHASE_PAD = ((1, 0), (0, 1))
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # depth_to_space channel-block order
-LSPET = Path("train_pool") / "lspet" / "annotations.pose17.json"
 
 
 class CalibrationDataMissing(FileNotFoundError):
     pass
-
-
-class ExportFailed(RuntimeError):
-    pass
-
-
-def default_data_root() -> Path:
-    """Real data beside the clone (../shared/data), or $LIVEPOSE_SHARED_DATA, as the tests find it."""
-    return Path(os.environ.get("LIVEPOSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 # --- graph -------------------------------------------------------------------------------------------------------
@@ -74,8 +70,6 @@ def phase_deconv(x, kernel: np.ndarray, scale: np.ndarray | None = None, shift: 
     interleaves them. Same multiply-adds and weights as the transposed convolution, and LiteRT runs it faster.
     A following BatchNorm folds into ``scale``/``shift`` (per channel, so it commutes with depth_to_space).
     """
-    import tensorflow as tf
-
     outs = []
     for (py, px), k in zip(PHASES, phase_kernels(kernel)):
         if scale is not None:
@@ -89,10 +83,6 @@ def phase_deconv(x, kernel: np.ndarray, scale: np.ndarray | None = None, shift: 
 
 def lite_forward(model, phase: bool) -> Callable:
     """Raw RGB pixels (float, 0-255) -> NHWC heatmaps: normalisation + network, deconvs optionally phase-split."""
-    import tensorflow as tf
-
-    from livepose.model import IMAGENET_MEAN, IMAGENET_STD
-
     keras = tf.keras
     mean, inv_std = tf.constant(IMAGENET_MEAN), tf.constant(1.0 / IMAGENET_STD)
     if not phase:
@@ -122,9 +112,6 @@ def lite_forward(model, phase: bool) -> Callable:
 def convert(model, batch_size: int, precision: str, calibration: np.ndarray | None = None,
             phase: bool = True) -> bytes:
     """One .tflite flatbuffer with a fixed batch dimension; float32 input (raw pixels) and output either way."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     h, w = model.input_shape[1:3]
@@ -161,15 +148,9 @@ def _require(path: Path) -> Path:
     return path
 
 
-def has_calibration_data(data_root: Path) -> bool:
-    return (Path(data_root) / LSPET).exists()
-
-
 def calibration_crops(data_root: Path, input_size: tuple[int, int], count: int) -> np.ndarray:
     """``count`` uint8 person crops from LSPet, spread evenly over the pool (disjoint from the evaluation set)."""
-    from livepose.train.data import load_pose17, read_rgb
-
-    people = load_pose17(_require(Path(data_root) / LSPET))
+    people = load_pose17(_require(Path(data_root) / CALIBRATION_POOL))
     picks = np.linspace(0, len(people) - 1, count).round().astype(int)
     crops = np.empty((count, *input_size, 3), np.uint8)
     for i, k in enumerate(picks):
@@ -181,8 +162,6 @@ def calibration_crops(data_root: Path, input_size: tuple[int, int], count: int) 
 
 def evaluation_people(data_root: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(RGB image, GT boxes (N, 4), GT keypoints (N, 17, 3)) per image: images_gt and the JHMDB GT clip."""
-    from livepose.train.data import load_pose17, read_rgb
-
     files = [Path(data_root) / "images_gt" / "annotations.pose17.json",
              Path(data_root) / "sequences_gt" / "jhmdb_goal_keeping_tips_catch_fr_med_2" / "gt.pose17.json"]
     by_image: dict[Path, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -195,11 +174,9 @@ def evaluation_people(data_root: Path) -> list[tuple[np.ndarray, np.ndarray, np.
 
 # --- accuracy and speed --------------------------------------------------------------------------------------------
 
-def predict(net, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+def predict(net: PoseNetwork, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
             crop_cfg: CropConfig = CropConfig()) -> np.ndarray:
     """Keypoints (image px) of every GT person, from its GT box, through the ordinary PoseEstimator."""
-    from livepose.estimate import PoseEstimator
-
     estimator = PoseEstimator(net, crop_cfg)
     return np.concatenate([estimator(image, boxes).keypoints for image, boxes, _ in people])
 
@@ -212,8 +189,6 @@ def compare(reference: np.ndarray, candidate: np.ndarray, people: list[tuple[np.
     ``pck_reference``: PCK@0.2 against GT; ``pck_delta``: their difference (negative = the candidate loses);
     ``agreement``: PCK@0.2 of the candidate with the reference's keypoints taken as GT.
     """
-    from livepose.metrics import pck
-
     gt = np.concatenate([kps for _, _, kps in people])
     hm_per_px = heatmap_width / np.concatenate([box_to_region(boxes, crop_cfg)[1][:, 0] for _, boxes, _ in people])
     dist = np.linalg.norm(candidate - reference, axis=-1) * hm_per_px[:, None]
@@ -223,7 +198,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, people: list[tuple[np.
             "agreement": pck(candidate, np.concatenate([reference, gt[..., 2:]], axis=-1)).overall}
 
 
-def ms_per_crop(nets: dict[str, object], crops: np.ndarray, batch_sizes: tuple[int, ...], runs: int,
+def ms_per_crop(nets: dict[str, PoseNetwork], crops: np.ndarray, batch_sizes: tuple[int, ...], runs: int,
                 rounds: int = 5) -> dict[str, dict[str, float]]:
     """Network time per crop for each net and fixed batch size: the median over ``rounds`` interleaved rounds.
 
@@ -247,27 +222,20 @@ def ms_per_crop(nets: dict[str, object], crops: np.ndarray, batch_sizes: tuple[i
 
 # --- the export ----------------------------------------------------------------------------------------------------
 
-def read_manifest(out_dir: Path) -> dict:
-    path = Path(out_dir) / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {"variants": {}}
-
-
-def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = None,
+def export(weights: str | Path | WeightsRef, out_dir: Path, input_size: tuple[int, int] | None = None,
            cfg: LiteConfig = LiteConfig(), data_root: Path | None = None) -> dict:
     """Convert, check and time ``cfg.precisions`` x ``cfg.batch_sizes``; returns (and writes) the manifest.
 
     Variants already in ``out_dir``'s manifest are kept, so asking for int8 later does not redo fp32.
     """
-    from livepose.runtime import LiteNet, weights_sha256
-    from livepose.zoo import load_posenet
-
+    ref = require_npz(resolve(weights))
     data_root = Path(data_root or default_data_root())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keras_net = load_posenet(str(weights), input_size=input_size, batch_sizes=cfg.batch_sizes)
+    keras_net = load_keras(ref, input_size, cfg.batch_sizes)
     size = keras_net.input_size
     manifest = read_manifest(out_dir)
-    manifest.update({"weights": Path(weights).name, "weights_sha256": weights_sha256(Path(weights)),
+    manifest.update({"weights": ref.path.name, "weights_sha256": ref.sha256,
                      "input_size": list(size), "phase_deconv": cfg.phase_deconv})
     try:
         crops = calibration_crops(data_root, size, cfg.calibration_crops)
@@ -295,84 +263,5 @@ def export(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = No
     manifest.setdefault("keras_ms_per_crop", {}).update(timings.pop("keras"))
     for precision, ms in timings.items():
         manifest["variants"][precision]["ms_per_crop"] = ms
-    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1).encode())
     return manifest
-
-
-def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | None = None,
-                    cfg: LiteConfig = LiteConfig(), data_root: Path | None = None) -> dict:
-    """:func:`export`, run as `python -m livepose export` in a child process, for callers that go on running.
-
-    The converter's heap stays with the process that ran it: exporting the three "auto" variants of v5 in-process
-    measured 4.6 GB peak and 3.4 GB still resident afterwards. A subprocess (not multiprocessing) works from any
-    caller, including scripts without a ``__main__`` guard. Its log goes to stderr; its summary table is dropped.
-    """
-    command = [sys.executable, "-m", "livepose", "export", "--model", str(weights), "--out-dir", str(out_dir),
-               "--precision", ",".join(cfg.precisions), "--batch-sizes", ",".join(map(str, cfg.batch_sizes)),
-               "--threads", str(cfg.num_threads), "--calibration-crops", str(cfg.calibration_crops),
-               "--bench-runs", str(cfg.bench_runs)]
-    if input_size:
-        command += ["--input-size", f"{input_size[0]}x{input_size[1]}"]
-    if data_root:
-        command += ["--data", str(data_root)]
-    if not cfg.phase_deconv:
-        command.append("--no-phase-deconv")
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
-    if done.returncode != 0:
-        raise ExportFailed(f"LiteRT export of {weights} failed (exit {done.returncode}; its error is above)")
-    return read_manifest(out_dir)
-
-
-def _parse_list(text: str, cast: type = str) -> tuple:
-    return tuple(cast(v) for v in text.split(",") if v)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = LiteConfig()
-    p.add_argument("--model", default="default", help="'default' (shipped weights) or a .npz weights file")
-    p.add_argument("--precision", default=",".join(d.precisions), help="comma-separated: " + ",".join(PRECISIONS))
-    p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="fixed batch sizes, e.g. 1,2,4")
-    p.add_argument("--input-size",
-                   help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
-    p.add_argument("--out-dir", type=Path, help="where the .tflite files and manifest.json go "
-                   "(default: the cache the runtime reads, $LIVEPOSE_CACHE/lite/<weights sha>/<HxW>)")
-    p.add_argument("--data", type=Path, default=None, help="real data root for calibration and the accuracy check "
-                   "(default: ../shared/data or $LIVEPOSE_SHARED_DATA)")
-    p.add_argument("--no-phase-deconv", action="store_true", help="keep Conv2DTranspose (slower in LiteRT)")
-    p.add_argument("--threads", type=int, default=d.num_threads)
-    p.add_argument("--calibration-crops", type=int, default=d.calibration_crops,
-                   help="int8: real person crops for post-training quantisation")
-    p.add_argument("--bench-runs", type=int, default=d.bench_runs, help="timed invocations per batch size")
-
-
-def main(args: argparse.Namespace) -> int:
-    from livepose.runtime import choose_precision, lite_dir, resolve_weights
-
-    precisions = _parse_list(args.precision)
-    unknown = sorted(set(precisions) - set(PRECISIONS))
-    if unknown:
-        print(f"livepose export: unknown precision {unknown}; choose from {','.join(PRECISIONS)}")
-        return 2
-    cfg = replace(LiteConfig(), precisions=precisions, batch_sizes=_parse_list(args.batch_sizes, int),
-                  phase_deconv=not args.no_phase_deconv, num_threads=args.threads,
-                  calibration_crops=args.calibration_crops, bench_runs=args.bench_runs)
-    size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
-    try:
-        weights = resolve_weights(args.model)
-        out_dir = args.out_dir or lite_dir(weights, size)
-        manifest = export(weights, out_dir, size, cfg, args.data)
-    except (OSError, ValueError) as exc:     # missing, damaged or foreign weights; no calibration data for int8
-        print(f"livepose export: {exc}", file=sys.stderr)
-        return 2
-    print(f"{out_dir}  (input {manifest['input_size'][0]}x{manifest['input_size'][1]}; ms per crop, "
-          f"{cfg.num_threads} threads)")
-    batches = [str(b) for b in cfg.batch_sizes]
-    print(f"{'variant':8s} " + " ".join(f"{'b' + b:>7s}" for b in batches) + "   PCK  dPCK  agree  dist_hm")
-    print(f"{'keras':8s} " + " ".join(f"{manifest['keras_ms_per_crop'][b]:7.1f}" for b in batches))
-    for precision, v in manifest["variants"].items():
-        acc = v["accuracy"]
-        tail = (f" {acc['pck']:5.3f} {acc['pck_delta']:+5.3f} {acc['agreement']:6.3f} {acc['mean_dist_hm_px']:7.3f}"
-                if acc else "  (no accuracy check)")
-        print(f"{precision:8s} " + " ".join(f"{v['ms_per_crop'].get(b, float('nan')):7.1f}" for b in batches) + tail)
-    print(f"automatic choice: {choose_precision(manifest, LiteConfig().max_pck_loss)}")
-    return 0

@@ -7,11 +7,10 @@ names each file ``<name>-<first 8 hex digits of its sha256>_<date>.pth``, so the
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
 
 log = logging.getLogger(__name__)
 
@@ -75,30 +74,6 @@ def strip_sha_suffix(filename: str) -> str:
     if m:
         return m["name"]
     return re.sub(r"(\.(pth|pt|tar|pkl|bin))+$", "", filename)
-
-
-def _writable(path: Path) -> bool:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            return True
-    except OSError:
-        return False
-
-
-def cache_dir() -> Path:
-    """$LIVEPOSE_CACHE, else $XDG_CACHE_HOME/livepose, else ~/.cache/livepose; a temp dir if unwritable."""
-    if os.environ.get("LIVEPOSE_CACHE"):
-        root = Path(os.environ["LIVEPOSE_CACHE"]).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = Path(xdg).expanduser() / "livepose"
-    if _writable(root):
-        return root
-    fallback = Path(tempfile.gettempdir()) / f"livepose-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    log.warning("cache dir %s is not writable; using %s instead (lost at reboot)", root, fallback)
-    fallback.mkdir(parents=True, exist_ok=True)
-    return fallback
 
 
 def torch_path(ckpt: Checkpoint, root: Path) -> Path:

@@ -1,6 +1,6 @@
 """Long-run check: replay a real video in a loop through the full pipeline and watch memory and threads.
 
-    python -m livepose.soak VIDEO --minutes 30 --json soak.json
+    python -m livepose.commands.soak VIDEO --minutes 30 --json soak.json
 
 Frame-by-frame mode (every frame, as fast as the machine goes), so 30 minutes of soak is far more frames
 than 30 minutes of live video. RSS and the thread count are sampled on a clock; the RSS slope (MB per
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from livepose.commands.run import add_model_arguments, load_pipeline
 from livepose.config import SourceConfig
+from livepose.sources import open_source
 
 
 def rss_mb() -> float:
@@ -32,8 +34,6 @@ def rss_mb() -> float:
 
 def soak(pipeline, video: str, seconds: float, sample_every_s: float = 5.0, warmup_s: float = 10.0) -> dict:
     """Run ``pipeline`` over ``video`` looped for ``seconds``; returns frames, samples and the RSS slope."""
-    from livepose.sources import open_source
-
     samples: list[tuple[float, float, int]] = []
     frames = people = 0
     start = time.monotonic()
@@ -60,9 +60,7 @@ def soak(pipeline, video: str, seconds: float, sample_every_s: float = 5.0, warm
 
 
 def main(argv: list[str] | None = None) -> int:
-    from livepose.runner import add_model_arguments, load_pipeline
-
-    p = argparse.ArgumentParser(prog="python -m livepose.soak", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m livepose.commands.soak", description=__doc__.splitlines()[0])
     p.add_argument("video")
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--sample-every", type=float, default=10.0, help="seconds between RSS samples")

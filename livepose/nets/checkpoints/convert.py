@@ -1,4 +1,4 @@
-"""PyTorch SimpleBaseline state dicts -> the Keras model of :func:`livepose.model.build_simplebaseline`.
+"""PyTorch SimpleBaseline state dicts -> the Keras model of :func:`livepose.nets.keras_net.build_simplebaseline`.
 
 Both namings are accepted: the official microsoft/human-pose-estimation.pytorch one (``conv1.weight``,
 ``layer1.0.bn1.running_mean``, ``deconv_layers.0.weight``, ``final_layer.bias``, maybe under ``module.``)
@@ -18,10 +18,12 @@ import numpy as np
 
 from livepose.atomic import replacing, write_atomic
 from livepose.config import ModelConfig, WeightsConfig
-from livepose.model import RESNET_SPEC, build_simplebaseline, keras
-from livepose.weights import registry
-from livepose.weights.download import download
-from livepose.weights.torchfile import CheckpointError, load_state_dict
+from livepose.data import cache_dir
+from livepose.nets.keras_net import RESNET_SPEC, build_simplebaseline, keras, model_from_npz
+from livepose.nets.checkpoints import registry
+from livepose.nets.checkpoints.download import download
+from livepose.nets.checkpoints.torchfile import CheckpointError, load_state_dict
+from livepose.nets.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +186,7 @@ def save_keras(model: keras.Model, cfg: ModelConfig, path: Path, source: str) ->
 
 def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> keras.Model:
     if path.suffix == ".npz":
-        from livepose.model import config_from_meta, load_weights_npz, read_npz_meta
-
-        model = build_simplebaseline(config_from_meta(read_npz_meta(path), input_size))
-        load_weights_npz(model, path)
-        return model
+        return model_from_npz(resolve(path), input_size)
     cfg_file = _config_path(path)
     if not cfg_file.exists():
         raise CheckpointError(f"{path}: no {cfg_file.name} beside it, so its architecture is unknown")
@@ -212,7 +210,7 @@ def import_checkpoint(path: str | Path, name: str | None = None, input_size: tup
     if cfg is not None and input_size:
         cfg = replace(cfg, input_size=input_size)
     model, model_cfg = state_dict_to_keras(load_state_dict(path), cfg, input_size, source=str(path))
-    out = save_keras(model, model_cfg, registry.keras_path(name, cache or registry.cache_dir()), str(path))
+    out = save_keras(model, model_cfg, registry.keras_path(name, cache or cache_dir()), str(path))
     log.info("converted %s -> %s (%s)", path, out, describe(model_cfg))
     return model, out
 
@@ -227,7 +225,7 @@ def load_model(name_or_path: str | Path, input_size: tuple[int, int] | None = No
     text = str(name_or_path)
     if text in registry.CHECKPOINTS:
         ckpt = registry.get(text)
-        root = cache or registry.cache_dir()
+        root = cache or cache_dir()
         converted = registry.keras_path(ckpt.name, root)
         if converted.exists() and _config_path(converted).exists():
             return _load_keras_file(converted, input_size)

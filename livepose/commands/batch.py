@@ -2,7 +2,7 @@
 
 Ray runs the same code on a laptop (a local Ray started for the command) and on a cluster (``--address``). One actor
 per worker loads the model once and tracks clips one after another through the loop `livepose run` uses
-(:func:`livepose.runner.track_source`), so a clip's JSONL equals `livepose run --keypoints`'s apart from timings.
+(:func:`livepose.commands.run.track_source`), so a clip's JSONL equals `livepose run --keypoints`'s apart from timings.
 
 Per clip, in DIR: ``<clip>.jsonl``, ``<clip>.mp4`` with ``--video``, and ``<clip>.status.json``, written last. A clip
 is complete when its status says ok for the same settings: a rerun skips it, so a killed batch finishes only the
@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import cv2
 from tqdm import tqdm
 
 from livepose.atomic import write_atomic
-from livepose.bench import VIDEO_SUFFIXES
+from livepose.commands.bench import VIDEO_SUFFIXES
+from livepose.commands.run import RunOutputs, add_model_arguments, build_pipeline, model_load_errors, track_source
 from livepose.config import BatchConfig, SourceConfig
-from livepose.runner import RunOutputs, add_model_arguments, build_pipeline, model_load_errors, track_source
-from livepose.sources import natural_key
+from livepose.pipeline import Pipeline
+from livepose.sources import natural_key, open_source
 from livepose.tables import format_table
 
 # Set before Ray is imported: no usage report, no import-order warning, nothing Ray needs a dashboard for.
@@ -129,8 +131,6 @@ class ClipWorker:
     """A Ray actor: the model is loaded once, then clips are tracked one after another, each with a fresh tracker."""
 
     def __init__(self, args: argparse.Namespace, threads: int) -> None:
-        import cv2
-
         cv2.setNumThreads(threads)
         self._settings = clip_settings(args)
         self._video = bool(args.video)
@@ -144,7 +144,7 @@ class ClipWorker:
         pipeline.estimator.net.warmup()
         self._parts = (pipeline.estimator, pipeline.detector, pipeline.cfg)
         if self._video:
-            from livepose.qt import ensure_app
+            from livepose.qt import ensure_app  # PyQt5: only when annotated videos are drawn
 
             ensure_app(headless=True)
 
@@ -154,9 +154,6 @@ class ClipWorker:
 
     def process(self, clip: Clip, out_dir: str) -> dict:
         """Track one clip into ``out_dir``; any failure is the clip's, recorded in its row with a one-line reason."""
-        from livepose.pipeline import Pipeline
-        from livepose.sources import open_source
-
         out = Path(out_dir)
         status_path = clip.status_path(out)
         status_path.unlink(missing_ok=True)   # the outputs are about to change: an earlier status no longer holds
@@ -193,7 +190,7 @@ def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
     shuts the connection (and a local Ray) down on exit."""
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
-    import ray
+    import ray  # reads its environment at import: after RAY_ENV is set (and `livepose run` never pays for it)
 
     on_main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if on_main else None

@@ -13,21 +13,24 @@ live tracking mode on the whole frames; acceleration error and lag are measured 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 import textwrap
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-from livepose.config import EvalConfig, SmoothConfig
+from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.config import EvalConfig, RenderConfig, SmoothConfig
+from livepose.data import Dataset, data_root, load_dataset
 from livepose.metrics import (Instance, acceleration_error, acceleration_errors, body_size, jitter, lag_frames, oks,
                               oks_ap, paired_bootstrap_ci, pck, warnings_ignored)
 from livepose.skeleton import KEYPOINT_NAMES, NUM_KEYPOINTS
+from livepose.smooth import SmoothingBank, make_smoother
+from livepose.sources import Frame
 from livepose.tables import format_table, write_json
 
 log = logging.getLogger(__name__)
@@ -40,119 +43,6 @@ LAG_NOTE = ("lag vs GT: frames a stream trails the GT, from the peak of the cros
             "ahead of the GT): there the clip cannot measure it. lag vs raw, how far a filter trails its own input, "
             "is the stable measure of a filter's delay.")
 
-
-def data_root() -> Path:
-    """The shared real data beside the clone (../shared/data), or $LIVEPOSE_SHARED_DATA."""
-    return Path(os.environ.get("LIVEPOSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@dataclass
-class Entry:
-    """One image or frame with its labelled people."""
-
-    file: Path | None          # None: frame `index` of the dataset's video
-    index: int
-    gt: np.ndarray             # (P, 17, 3)
-    boxes: np.ndarray          # (P, 4) xywh
-    track_ids: np.ndarray | None = None  # (P,) sequences: who is who across frames (None: not labelled)
-    visible: np.ndarray | None = None    # (P,) counts as a person to be found (None: all do); `livepose synth` sets it
-
-
-@dataclass
-class Dataset:
-    path: Path
-    name: str
-    entries: list[Entry]
-    sequence: bool             # frames of one clip (temporal metrics) rather than independent images
-    fps: float
-    video: Path | None = None
-    missing: list[Path] = field(default_factory=list)   # image files the GT names that are not there (skipped)
-
-    def images(self):
-        """RGB images in entry order (a sequence's video is decoded frame by frame)."""
-        from livepose.train.data import read_rgb
-
-        if self.video is None:
-            for e in self.entries:
-                yield read_rgb(e.file)
-            return
-        from livepose.config import SourceConfig
-        from livepose.sources import open_source
-
-        wanted = {e.index for e in self.entries}
-        with open_source(self.video, SourceConfig(mode="every")) as source:
-            for frame in source:
-                if frame.index in wanted:
-                    yield frame.image
-
-
-def load_dataset(path: Path) -> Dataset:
-    """Read a ``*.pose17.json`` (see ../shared/data/README.md); people with no labelled joint are left out."""
-    from livepose.train.data import keypoint_box
-
-    try:
-        d = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from exc
-    _check_pose17(d, path)
-    root = Path(path).parent
-    sequence = "frames" in d
-    entries = []
-    for i, item in enumerate(d["frames"] if sequence else d["images"]):
-        people = [p for p in item["people"] if (np.asarray(p["keypoints"])[:, 2] > 0).any()]
-        gt = np.array([p["keypoints"] for p in people], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
-        boxes = np.array([p["bbox"] if "bbox" in p else keypoint_box(k) for p, k in zip(people, gt)],
-                         np.float32).reshape(-1, 4)
-        ids = np.array([p["track_id"] for p in people], int) if all("track_id" in p for p in people) else None
-        visible = np.array([p.get("visible", True) for p in people], bool)
-        entries.append(Entry(root / item["file"] if "file" in item else None, item.get("frame_index", i), gt, boxes,
-                             ids, visible))
-    video = root / d["video"] if sequence and "video" in d else None
-    if any(e.file is None for e in entries) and video is None:
-        raise ValueError(f"{path}: entries without a 'file' need a top-level 'video'")
-    if video is not None and not video.is_file():
-        raise FileNotFoundError(f"{path}: its video {video} does not exist")
-    missing = [e.file for e in entries if e.file is not None and not e.file.is_file()]
-    if missing and sequence:
-        raise FileNotFoundError(f"{path}: {len(missing)} of its {len(entries)} frames are missing (first: "
-                                f"{missing[0]}); a sequence needs them all")
-    entries = [e for e in entries if e.file is None or e.file.is_file()]
-    name = d.get("sequence") or (root.name if sequence else path.stem.replace(".pose17", ""))
-    return Dataset(Path(path), name, entries, sequence, float(d.get("fps", 30.0)), video, missing)
-
-
-def _check_pose17(d: object, path: Path) -> None:
-    """Raise ValueError naming the file, the record and the field for anything load_dataset could trip over."""
-    if not isinstance(d, dict) or d.get("format") != "pose17-v1":
-        found = d.get("format") if isinstance(d, dict) else f"a top-level {type(d).__name__}"
-        raise ValueError(f"{path}: not a pose17-v1 file (format {found!r}; see shared/data/README.md)")
-    key = "frames" if "frames" in d else "images"
-    if not isinstance(d.get(key), list):
-        raise ValueError(f"{path}: '{key}' must be a list of records")
-    for i, item in enumerate(d[key]):
-        where = f"{path}: {key}[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("people"), list):
-            raise ValueError(f"{where}: needs a 'people' list")
-        if "file" in item and not isinstance(item["file"], str):
-            raise ValueError(f"{where}.file: must be a path string")
-        for j, person in enumerate(item["people"]):
-            kp = person.get("keypoints") if isinstance(person, dict) else None
-            if not _numbers(kp, (NUM_KEYPOINTS, 3)):
-                raise ValueError(f"{where}.people[{j}].keypoints: must be {NUM_KEYPOINTS} [x, y, v] number "
-                                 f"triples, got {json.dumps(kp)[:60]}")
-            if "bbox" in person and not _numbers(person["bbox"], (4,)):
-                raise ValueError(f"{where}.people[{j}].bbox: must be 4 numbers [x, y, w, h]")
-
-
-def _numbers(value: object, shape: tuple[int, ...]) -> bool:
-    """Whether ``value`` is nested lists of ints/floats of exactly ``shape`` (no strings, no None)."""
-    if not isinstance(value, list):
-        return False
-    try:
-        array = np.asarray(value)
-    except ValueError:                      # ragged
-        return False
-    return array.shape == shape and array.dtype.kind in "iuf"
 
 def find_datasets(spec: Path | None) -> list[Path]:
     """A pose17 file, a folder holding some (searched recursively), or the default real sets."""
@@ -237,8 +127,6 @@ def match_indices(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, min_oks: 
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Hungarian on OKS: per GT person the index of its prediction (-1: none over ``min_oks``), and the (M, P)
     OKS of every prediction against every GT person (0 for non-finite predictions)."""
-    from scipy.optimize import linear_sum_assignment
-
     matched = np.full(len(gt), -1, int)
     sim = np.zeros((len(pred), len(gt)))
     finite = [i for i in range(len(pred)) if np.isfinite(pred[i, :, :2]).all()]
@@ -288,8 +176,6 @@ def raw_stream(ds: Dataset, images: list[np.ndarray], pipeline, mode: str) -> tu
     "gt": the estimator on the GT box of each frame. "detector": the live pipeline (detector every N frames, ROI
     tracking in between, smoothing off); the tracked person best matching the GT each frame (NaN when none).
     """
-    from livepose.sources import Frame
-
     t_len = len(ds.entries)
     kps, scores = np.full((t_len, NUM_KEYPOINTS, 2), np.nan), np.zeros((t_len, NUM_KEYPOINTS))
     pipeline.reset()
@@ -309,8 +195,6 @@ def raw_stream(ds: Dataset, images: list[np.ndarray], pipeline, mode: str) -> tu
 
 def smooth_stream(kps: np.ndarray, scores: np.ndarray, fps: float, cfg: SmoothConfig) -> np.ndarray:
     """The stream through a fresh smoother at the clip's frame rate (what the live bank computes)."""
-    from livepose.smooth import make_smoother
-
     smoother = make_smoother(cfg)
     return np.stack([smoother.update(k, np.where(np.isfinite(k).all(axis=1), s, 0.0), t / fps)[0]
                      for t, (k, s) in enumerate(zip(kps, scores))])
@@ -377,8 +261,6 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
     one they were matched to. PCK of the live path (a missed person's joints count as wrong) is put beside PCK of
     the same network on the GT boxes. The images of an image set are each a stream of one frame.
     """
-    from livepose.sources import Frame
-
     found = people = duplicates = phantoms = switches = 0
     last_id: dict[int, int] = {}
     live, on_boxes, gts = [], [], []
@@ -418,8 +300,6 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
 
 def _centred_in(pred: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(M, P): the centre of each pose's drawn joints (all where none is) lies in each xywh box."""
-    from livepose.config import RenderConfig
-
     conf = pred[..., 2:3] >= RenderConfig.min_score
     conf |= ~conf.any(axis=1, keepdims=True)
     centre = (pred[..., :2] * conf).sum(axis=1) / np.maximum(conf.sum(axis=1), 1)
@@ -513,7 +393,7 @@ def plot_tradeoff(results: dict, path: Path) -> None:
     The lag is measured against the raw stream, not the GT: on a noisy raw stream the cross-correlation with the
     GT has no stable peak. Raw sits at lag 0; the GT's and MediaPipe's own jitter are drawn as levels.
     """
-    import matplotlib
+    import matplotlib  # only for --plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -545,8 +425,6 @@ def plot_tradeoff(results: dict, path: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from livepose.runner import add_model_arguments
-
     p.epilog = LAG_NOTE
     p.add_argument("dataset", nargs="?", type=Path,
                    help="a *.pose17.json file or a folder holding some (default: ../shared/data images_gt and "
@@ -564,8 +442,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from livepose.runner import load_pipeline
-
     cfg = EvalConfig()
     try:
         paths = find_datasets(args.dataset)
@@ -589,11 +465,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     pipeline, model_name = loaded
     modes = BOX_MODES if args.boxes == "both" else (args.boxes,)
-    from livepose.smooth import SmoothingBank
-
     # Raw keypoints only (no filter even in the background); the filters are applied offline to the raw stream.
     pipeline.bank = SmoothingBank(replace(pipeline.cfg.smooth, method="none"), pipeline.bank.num_joints)
-    from livepose.rival import RIVALS
+    from livepose.commands.rivals import RIVALS  # MediaPipe: loaded only when a rival is compared
 
     names = [] if args.no_rival else [n.strip() for n in args.rival.split(",") if n.strip()]
     unknown = [n for n in names if n not in RIVALS]

@@ -30,7 +30,7 @@ class MediaPipePose(BlazePoseTeacher):
         lines at some moment before its first result: that first call, and making the graph, leave them out."""
         if not self._fresh:
             return super().__call__(image_rgb, box_xywh)
-        import mediapipe as mp
+        import mediapipe as mp  # heavy (its graphs and TensorFlow Lite runtime): only when this rival runs
 
         with native_chatter_filtered():
             if self._pose is None:
@@ -114,7 +114,7 @@ class MoveNetTracker:
     """MoveNet Thunder live: each frame cropped around the previous frame's keypoints (its own cropping)."""
 
     def __init__(self, cfg: RivalConfig = RivalConfig()) -> None:
-        from livepose.movenet import MoveNetThunder
+        from livepose.movenet import MoveNetThunder  # its interpreter loads only when this rival runs
 
         with native_chatter_filtered():
             self.net = MoveNetThunder()

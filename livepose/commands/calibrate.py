@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from livepose.config import CropConfig
+from livepose.data import load_dataset
+from livepose.estimate import PoseEstimator
+from livepose.nets.load import load_network
+from livepose.nets.weights import write_npz_meta
 
 
 def labelled_peaks(net, entries_and_images) -> np.ndarray:
     """Confidences of every labelled joint of every GT person, as ``net`` gives them (its own scale applied)."""
-    from livepose.estimate import PoseEstimator
-
     estimator = PoseEstimator(net, CropConfig())
     found = [estimator(image, entry.boxes).scores[entry.gt[..., 2] > 0]
              for entry, image in entries_and_images if len(entry.boxes)]
@@ -45,10 +47,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from livepose.evaluate import load_dataset
-    from livepose.model import write_npz_meta
-    from livepose.zoo import load_posenet
-
     path = Path(args.model)
     if path.suffix != ".npz" or not path.is_file():
         print(f"livepose calibrate: {path} is not an .npz weights file", file=sys.stderr)
@@ -56,8 +54,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         ds = load_dataset(args.dataset)
         entries = list(zip(ds.entries, ds.images()))
-        reference = labelled_peaks(load_posenet(args.reference, batch_sizes=(1, 8)), entries)
-        net = load_posenet(str(path), batch_sizes=(1, 8))
+        reference = labelled_peaks(load_network(args.reference, batch_sizes=(1, 8)), entries)
+        net = load_network(str(path), batch_sizes=(1, 8))
         net.score_scale = 1.0                              # calibrate the raw peaks, not an earlier scale
         raw = labelled_peaks(net, entries)
     except (FileNotFoundError, ValueError) as exc:

@@ -7,7 +7,6 @@ sha256 matched (atomic rename), so a reader of the cache never sees a partial or
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livepose.config import WeightsConfig
+from livepose.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,9 @@ class ChecksumError(DownloadError):
     """The downloaded bytes do not have the published sha256; nothing was kept."""
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check(path: Path, sha256: str | None, sha256_prefix: str | None) -> str | None:
     """None if the file's digest fits what is known, else a description of the mismatch."""
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if sha256 and digest != sha256.lower():
         return f"sha256 {digest}, expected {sha256.lower()}"
     if sha256_prefix and not digest.startswith(sha256_prefix.lower()):

@@ -25,21 +25,22 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
+from livepose.commands.run import add_model_arguments, load_pipeline
 from livepose.config import BenchConfig, RivalConfig, SourceConfig
-from livepose.runner import add_model_arguments
+from livepose.data import ASSETS, data_root
+from livepose.detect import make_detector
+from livepose.pipeline import STAGES
+from livepose.sources import open_source
 from livepose.tables import format_table, write_json
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_VIDEOS = ("sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4", "videos/mmpose_body3d_demo.mp4")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 def default_video() -> Path:
     """The first real clip found: the shared data's squats or mocap video, else a sample shipped in assets/."""
-    from livepose.evaluate import data_root
-
     candidates = [data_root() / rel for rel in DEFAULT_VIDEOS]
     candidates += sorted(p for p in ASSETS.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES) if ASSETS.is_dir() else []
     for path in candidates:
@@ -53,7 +54,7 @@ def default_video() -> Path:
 def thread_budget(n: int) -> Iterator[None]:
     """Pin the process to ``n`` CPUs and give TF and OpenCV ``n`` threads; the affinity is restored on exit."""
     import cv2
-    import tensorflow as tf
+    import tensorflow as tf  # only to set its thread pools: a LiteRT run loads TensorFlow nowhere else
 
     before = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
     if before is not None:
@@ -93,8 +94,6 @@ def pipeline_pass(pipeline, video: Path, mode: str, limit: int | None, bar: tqdm
     In realtime mode ``limit`` counts source frames (dropped ones included), so the pass covers the same span;
     frames the source skipped past the span's end (the read that ends it) are not counted as dropped.
     """
-    from livepose.sources import open_source
-
     pipeline.reset()
     results = []
     with open_source(video, SourceConfig(mode=mode)) as source:
@@ -147,7 +146,7 @@ RIVAL_MODES = {"mediapipe": "tracking (static_image_mode=False)",
 def time_rival(name: str, frames: list[np.ndarray], warmup: int, repeats: int,
                cfg: RivalConfig = RivalConfig()) -> dict:
     """A rival live over the frames (MediaPipe Pose or MoveNet Thunder), ms per frame; each repeat starts afresh."""
-    from livepose.rival import TRACKERS
+    from livepose.commands.rivals import TRACKERS  # MediaPipe / MoveNet: loaded only when a rival is asked for
 
     times, found = [], 0
     with TRACKERS[name](cfg) as pose:
@@ -182,9 +181,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) -> dict:
-    from livepose.detect import make_detector
-    from livepose.pipeline import STAGES
-
     cfg = BenchConfig()
     people = tuple(int(v) for v in str(args.people).split(",") if v.strip())
     if pipeline.cfg.detect.num_threads != args.threads:
@@ -240,7 +236,7 @@ def measure(args: argparse.Namespace, video: Path, pipeline, model_name: str) ->
 
 def rival_names(args: argparse.Namespace) -> list[str]:
     """The rivals asked for; an unknown name is a ValueError (one line for the user)."""
-    from livepose.rival import TRACKERS
+    from livepose.commands.rivals import TRACKERS  # MediaPipe / MoveNet: loaded only when a rival is asked for
 
     names = [] if args.no_rival else [n.strip() for n in args.rival.split(",") if n.strip()]
     unknown = [n for n in names if n not in TRACKERS]
@@ -292,8 +288,6 @@ def main(args: argparse.Namespace) -> int:
 def measure_and_report(args: argparse.Namespace, video: Path, measure_fn, report_fn, prog: str) -> int:
     """The tail every speed command shares: check the video, load the model, measure under the thread budget,
     print, save. ``measure_fn(args, video, pipeline, model_name)`` does the measuring."""
-    from livepose.runner import load_pipeline
-
     if not video.is_file():
         print(f"{prog}: video {video} does not exist; pass VIDEO", file=sys.stderr)
         return 2
