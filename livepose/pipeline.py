@@ -283,7 +283,8 @@ class Pipeline:
             kbox = keypoints_to_box(k, s, cfg.min_keypoint_score)
             if kbox is not None:
                 offset = np.abs(kbox[:2] + kbox[2:] / 2 - (box[:2] + box[2:] / 2)) / np.maximum(box[2:], 1.0)
-                out[i] = box_coverage(kbox, box)[0, 0] >= cfg.same_box_coverage and (offset <= cfg.same_centre_offset).all()
+                out[i] = (box_coverage(kbox, box)[0, 0] >= cfg.same_box_coverage
+                          and (offset <= cfg.same_centre_offset).all())
         return out
 
     def _people(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, dets: list[Detection],
@@ -292,8 +293,8 @@ class Pipeline:
 
         A top-down network shows whoever dominates a crop, so where people overlap a crop can show someone else
         than it was cut for. A detection's crop whose pose disagrees with the detector's own pose, or is no person,
-        keeps the detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is another
-        track's person (closer to that track's last pose than to its own) shows no one this frame: its track
+        keeps the detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is
+        another track's person (closer to that track's last pose than to its own) shows no one this frame: its track
         coasts instead of taking over the other's identity. Of crops that still show one pose twice, the one whose
         track it agrees with best is kept (``pose_nms``); poses that are not a person are dropped.
         """

@@ -41,7 +41,7 @@ def test_walkers_keep_their_ids_in_a_real_street_clip(shared_data):
     Every shown person draws a skeleton (issue 28): before it, 749 of the 1,215 person-frames (m1) drew no joint
     at all and 148 one (tiny walkers the network cannot see, shown because the detector found them). The person
     filter (``track.person_like``) now leaves them out, so the count is of drawn people: m1 gave 204
-    person-frames with 6 or more drawn joints before, 158 (all with 6 or more) with the filter.
+    person-frames with 6 or more drawn joints before, 145-158 (all with 6 or more) with the filter.
     """
     from livepose.config import RenderConfig
     from livepose.detect import make_detector
@@ -69,7 +69,7 @@ def test_walkers_keep_their_ids_in_a_real_street_clip(shared_data):
     jumps = np.mean(np.array(steps) > 0.5)
     print(f"\n{len(frames_of)} ids, {person_frames} person-frames, {lasting:.2f} in tracks >= 25 frames, "
           f"{jumps:.3f} of steps > 0.5 box heights")
-    assert person_frames >= 120                     # it sees the crowd's drawable walkers (158 in two runs: when
+    assert person_frames >= 120                     # it sees the crowd's drawable walkers (145-158 in three runs: when
                                                     # the background search lands moves it)
     assert min(drawn) >= cfg.track.min_person_joints     # every shown person is drawn, none is an empty track
     assert lasting >= 0.75
