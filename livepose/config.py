@@ -133,7 +133,6 @@ class TrackConfig:
     duplicate_oks: float = 0.8            # two crops whose poses agree this well (OKS) show one person: one is kept
                                           # (images_gt: two crops of one person >= 0.92 but for 2 of 37; two people
                                           # side by side <= 0.55; two standing overlapped on a synthetic clip 0.6-0.7)
-    roi_replaced_coverage: float = 0.5    # a detection replaces an ROI when it holds at least this share of it
     roi_max_shrink: float = 0.05          # an ROI's sides shrink by at most this share a frame: a network that pulls
                                           # edge joints inwards cannot spiral the crop down onto the torso
 
@@ -166,7 +165,7 @@ class PipelineConfig:
     """How the stages are put together."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    detector: str = "blazepose"           # "multipose" (MoveNet MultiPose: everyone, up to 6 a view), "blazepose"
+    detector: str = "multipose"           # "multipose" (MoveNet MultiPose: everyone, up to 6 a view), "blazepose"
                                           # (fast, one prominent person), "nanodet" (COCO, groups) or "fused"
                                           # (NanoDet + tiled BlazePose); README "Person detectors" has the figures
     detect: DetectConfig = field(default_factory=DetectConfig)

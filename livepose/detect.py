@@ -60,6 +60,9 @@ class Detection:
     roi_size: float | None = None            # side of the square body ROI, pixels (2 |kp1 - kp0|)
     roi_angle: float | None = None           # degrees
     face_box_xywh: np.ndarray | None = None  # (4,) the raw detector box, pixels
+    # pose detectors only (MoveNet MultiPose): the detector's own COCO-17 keypoints, x, y, score; the pipeline
+    # compares them with a track's to tell whether a detection is that track's person before it crops anything
+    pose: np.ndarray | None = None           # (17, 3) pixels and [0, 1] scores
 
 
 class PersonDetector(Protocol):
@@ -349,7 +352,7 @@ class BlazePoseDetector:
                 for i in range(len(scores))]
 
 
-DETECTORS = ("blazepose", "nanodet", "fused")
+DETECTORS = ("multipose", "blazepose", "nanodet", "fused")
 
 
 def make_detector(cfg: PipelineConfig) -> PersonDetector:
@@ -364,4 +367,8 @@ def make_detector(cfg: PipelineConfig) -> PersonDetector:
         from livepose.detect_fused import FusedDetector
 
         return FusedDetector(cfg)
+    if cfg.detector == "multipose":
+        from livepose.detect_multi import MultiPoseDetector
+
+        return MultiPoseDetector(cfg.multi_detect)
     raise ValueError(f"unknown detector {cfg.detector!r}: choose one of {DETECTORS}")

@@ -1,9 +1,18 @@
 """The live core: detector-then-SimpleBaseline on each frame, tracked identities, per-joint smoothing.
 
 Between detector runs each person's crop comes from their previous keypoints (as MediaPipe does), so most
-frames skip the detector; it runs on the first frame, when a track is lost or unsure, and every
-``detect_every`` frames to catch newcomers. That periodic search runs on its own thread
-(:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or two later.
+frames skip the detector; it runs on the first frame (and whenever nobody is tracked), every ``detect_every``
+frames to catch newcomers, and every ``lost_detect_every`` while a track is lost or two overlap (there a crop can
+show the wrong person, and the detector, bottom-up, keeps them apart). That periodic search
+runs on its own thread (:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or
+two later.
+
+Overlapping people are kept apart like a tracker would, not by suppressing boxes: a detection replaces a track's
+ROI only when it is that person (the detector's own pose agrees with the track's keypoints, or for box-only
+detectors the track's keypoints sit centred inside it); every other detection is cropped beside the ROIs. After
+the network, poses that are not a person (phantoms on objects, see ``track.person_like``) are dropped, and crops
+whose poses agree are one person: the older track's crop is kept (``track.pose_nms``). A detection whose crop shows
+someone else's pose (a person half hidden behind another) keeps the detector's own pose when that one differs.
 ``PipelineWorker`` runs the pipeline on a thread so a UI stays free.
 """
 
@@ -19,12 +28,13 @@ from typing import Callable
 import numpy as np
 
 from livepose.config import PipelineConfig, SmoothConfig
-from livepose.crop import box_coverage, expand_keypoint_box, keypoints_to_box
+from livepose.crop import box_coverage, box_iou, expand_keypoint_box, keypoints_to_box
+from livepose.detect import Detection
 from livepose.estimate import PoseEstimator
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
 from livepose.sources import Frame, SourceStalled, SourceStatus
-from livepose.track import Tracker
+from livepose.track import Track, Tracker, keypoint_similarity, person_like, pose_nms, same_pose
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +128,9 @@ class Pipeline:
         self.tracker = Tracker(cfg.track)
         self.bank = SmoothingBank(cfg.smooth)
         self._frames_since_detect = 0
-        self._need_detect = True
+        self._need_detect = True                       # detect on the next frame, whatever the schedule
+        self._searching = False                        # a track is lost or two overlap: search every lost_detect_every
+        self._fresh = True                             # the next frame is the stream's first: its people show at once
         self._last_time: float | None = None
         self._crop_boxes: dict[int, np.ndarray] = {}   # track id -> the box its last crop was made from
         self.background = BackgroundDetector() if cfg.track.background_detect else None
@@ -142,12 +154,14 @@ class Pipeline:
         self.bank.reset()
         self._crop_boxes = {}
         self._need_detect = True
+        self._fresh = True
         if self.background is not None:
             self.background.wait()
 
-    def _roi_boxes(self) -> list[np.ndarray]:
-        """Next-frame crops from the live tracks' last keypoints, shrinking at most ``roi_max_shrink`` a frame."""
-        rois = []
+    def _roi_boxes(self) -> tuple[list[np.ndarray], list[int]]:
+        """Next-frame crops from the live tracks' last keypoints, shrinking at most ``roi_max_shrink`` a frame, and
+        the ids of their tracks."""
+        rois, owners = [], []
         for t in self.tracker.tracks:
             box = self._keypoint_box(t.keypoints, t.scores) if t.misses == 0 else None
             if box is None:
@@ -158,7 +172,8 @@ class Pipeline:
                 size = np.maximum(box[2:], floor)
                 box = np.concatenate([box[:2] + box[2:] / 2 - size / 2, size]).astype(np.float32)
             rois.append(box)
-        return rois
+            owners.append(t.id)
+        return rois, owners
 
     def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
         t0 = time.perf_counter()
@@ -170,9 +185,10 @@ class Pipeline:
         timings = dict.fromkeys(STAGES, 0.0)
         timings["capture_wait"] = capture_wait_ms
         image = frame.image
-        rois = self._roi_boxes()
+        rois, roi_owners = self._roi_boxes()
         urgent = self._need_detect or not rois
-        due = self._frames_since_detect + 1 >= self.cfg.track.detect_every
+        every = self.cfg.track.lost_detect_every if self._searching else self.cfg.track.detect_every
+        due = self._frames_since_detect + 1 >= every
         found = None
         if urgent or (due and self.background is None):
             if self.background is not None:
@@ -189,15 +205,22 @@ class Pipeline:
                     found, timings["detect_background"] = late
                 if due and self.background.submit(self.detector, image):
                     self._frames_since_detect = 0
-        boxes = rois if found is None else self._merge([d.box_xywh for d in found], rois)
-        crop_boxes = np.array(boxes, np.float32).reshape(-1, 4)
+        dets = [] if found is None else found[: self.cfg.detect.max_people]
+        owners = self._owners(dets, frame.source_time)
+        kept_rois = [i for i, o in enumerate(roi_owners) if o not in owners]       # no detection replaced them
+        owners = (owners + [roi_owners[i] for i in kept_rois])[: self.cfg.detect.max_people]
+        crop_boxes = np.array([d.box_xywh for d in dets] + [rois[i] for i in kept_rois],
+                              np.float32).reshape(-1, 4)[: self.cfg.detect.max_people]
         est = self.estimator(image, crop_boxes)
         timings.update(est.timings_ms)
         tt = time.perf_counter()
+        keep, keypoints, scores = self._people(crop_boxes, est.keypoints, est.scores, dets, owners)
         # Identities follow the crop boxes (the detector's, or the ROIs from last frame's keypoints), not boxes
         # around the new keypoints: those jump with every misplaced joint, which on a street clip of small people
         # ended most tracks within a second (see Tracker).
-        tracks = self.tracker.update(crop_boxes, est.keypoints, est.scores, frame.source_time)
+        tracks = self.tracker.update(crop_boxes[keep], keypoints, scores, frame.source_time,
+                                     owners=np.asarray(owners, int)[keep], confirm_new=self._fresh)
+        self._fresh = False
         self._crop_boxes = {t.id: np.asarray(t.box, np.float32) for t in tracks if t.det_index >= 0}
         shown = [t for t in tracks if t.visible]
         timings["track"] = (time.perf_counter() - tt) * 1e3
@@ -207,21 +230,101 @@ class Pipeline:
         poses = self.bank.update(ids, np.array([t.keypoints for t in shown]).reshape(-1, j, 2),
                                  np.array([t.scores for t in shown]).reshape(-1, j), frame.source_time)
         timings["smooth"] = (time.perf_counter() - ts) * 1e3
-        unsure = any(float(np.mean(t.scores)) < self.cfg.track.min_track_score for t in shown)
-        self._need_detect = unsure or any(t.misses > 0 for t in tracks)
+        self._need_detect = False
+        live = np.array([t.box for t in tracks if t.misses == 0]).reshape(-1, 4)
+        crowded = (np.triu(box_iou(live, live), 1) >= self.cfg.track.overlap_iou).any()
+        self._searching = crowded or any(t.misses > 0 for t in tracks)
         timings["total"] = (time.perf_counter() - t0) * 1e3 + capture_wait_ms
         boxes_out = np.array([t.box for t in shown], np.float32).reshape(-1, 4)
         return FrameResult(frame, ids, boxes_out, poses, self.bank.cfg, timings, found is not None,
                            (time.monotonic() - frame.timestamp) * 1e3)
 
-    def _merge(self, dets: list[np.ndarray], rois: list[np.ndarray]) -> list[np.ndarray]:
-        """Detections plus the ROIs no detection covers: a detection replaces every ROI it mostly covers (the same
-        person, also one whose ROI shrank onto their torso); ROIs the detector missed keep their track alive."""
-        dets = dets[: self.cfg.detect.max_people]
-        if dets and rois:
-            covered = box_coverage(np.array(rois), np.array(dets)).max(axis=1)
-            rois = [r for r, c in zip(rois, covered) if c < self.cfg.track.roi_replaced_coverage]
-        return (list(dets) + rois)[: self.cfg.detect.max_people]
+    def _owners(self, dets: list[Detection], t: float) -> list[int]:
+        """Per detection, the id of the live track it is the person of (its crop replaces that track's ROI), or -1.
+
+        A pose detector's own keypoints must agree with the track's (``same_person_oks``) and its box overlap the
+        track's (``min_iou``: a few head joints of a seated person must not pull a passer-by's detection onto her);
+        a box-only detection must hold the track's keypoint box, centred (``same_box_coverage``,
+        ``same_centre_offset``), which a shrunken ROI of the same person passes and a person beside or behind does
+        not. Of the pairs that pass, the tracker's similarity (box and pose, where each track was and where its
+        motion takes it) assigns them one to one: two people crossing are told apart by where they are going.
+        """
+        from scipy.optimize import linear_sum_assignment
+
+        tracks = self.tracker.tracks
+        live = [i for i, trk in enumerate(tracks) if trk.misses == 0]
+        if not dets or not live:
+            return [-1] * len(dets)
+        j = self.estimator.num_joints
+        poses = np.stack([np.zeros((j, 3)) if d.pose is None else d.pose for d in dets])
+        sim = self.tracker.similarity(np.stack([d.box_xywh for d in dets]), poses[..., :2], poses[..., 2], t)[live]
+        same = np.stack([self._same_person(d, [tracks[i] for i in live]) for d in dets], axis=1)  # (live, dets)
+        score = np.where(same, sim, 0.0)
+        rows, cols = linear_sum_assignment(-score)
+        owners = [-1] * len(dets)
+        for r, c in zip(rows, cols):
+            if score[r, c] > 0:
+                owners[c] = tracks[live[r]].id
+        return owners
+
+    def _same_person(self, det: Detection, tracks: list[Track]) -> np.ndarray:
+        """(tracks,) whether a detection can be each track's person (see :meth:`_owners`)."""
+        cfg = self.cfg.track
+        kp = np.stack([t.keypoints for t in tracks])
+        sc = np.stack([t.scores for t in tracks])
+        boxes = np.stack([t.box for t in tracks])
+        if det.pose is not None:
+            same = same_pose(kp, sc, boxes[:, 2] * boxes[:, 3], det.pose[None, :, :2], det.pose[None, :, 2],
+                             cfg.same_person_oks, cfg)[:, 0]
+            return same & (box_iou(boxes, det.box_xywh)[:, 0] >= cfg.min_iou)
+        out = np.zeros(len(tracks), bool)
+        box = np.asarray(det.box_xywh, np.float64)
+        for i, (k, s) in enumerate(zip(kp, sc)):
+            kbox = keypoints_to_box(k, s, cfg.min_keypoint_score)
+            if kbox is not None:
+                offset = np.abs(kbox[:2] + kbox[2:] / 2 - (box[:2] + box[2:] / 2)) / np.maximum(box[2:], 1.0)
+                out[i] = (box_coverage(kbox, box)[0, 0] >= cfg.same_box_coverage
+                          and (offset <= cfg.same_centre_offset).all())
+        return out
+
+    def _people(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, dets: list[Detection],
+                owners: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The crops that show a person, one crop per person: kept indices, with their keypoints and scores.
+
+        A top-down network shows whoever dominates a crop, so where people overlap a crop can show someone else
+        than it was cut for. A detection's crop whose pose disagrees with the detector's own pose, or is no person,
+        keeps the detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is
+        another track's person (closer to that track's last pose than to its own) shows no one this frame: its track
+        coasts instead of taking over the other's identity. Of crops that still show one pose twice, the one whose
+        track it agrees with best is kept (``pose_nms``); poses that are not a person are dropped.
+        """
+        cfg = self.cfg.track
+        keypoints, scores = keypoints.copy(), scores.copy()
+        areas = boxes[:, 2] * boxes[:, 3]
+        for i, det in enumerate(dets):
+            if det.pose is None or not person_like(det.pose[None, :, 2], cfg)[0]:
+                continue
+            if not person_like(scores[i:i + 1], cfg)[0] or not same_pose(
+                    keypoints[i:i + 1], scores[i:i + 1], areas[i:i + 1], det.pose[None, :, :2], det.pose[None, :, 2],
+                    cfg.detector_pose_oks, cfg)[0, 0]:
+                keypoints[i], scores[i] = det.pose[:, :2], det.pose[:, 2]
+        tracks = self.tracker.tracks
+        agree = np.zeros((len(boxes), len(tracks)))
+        if tracks and len(boxes):
+            sim, shared = keypoint_similarity(keypoints, scores, areas, np.stack([t.keypoints for t in tracks]),
+                                              np.stack([t.scores for t in tracks]), cfg.min_keypoint_score)
+            agree = np.where(shared >= cfg.min_shared_joints, sim, 0.0)
+        mine = np.array([[t.id == o for t in tracks] for o in owners], bool).reshape(agree.shape)
+        own = np.where(mine, agree, 0.0).max(axis=1, initial=0.0)
+        other = np.where(mine, 0.0, agree).max(axis=1, initial=0.0)
+        taken = mine.any(axis=1) & (other >= cfg.duplicate_oks) & (other > own)
+        hits = {t.id: t.hits for t in tracks}
+        det_score = [d.score for d in dets] + [0.0] * (len(boxes) - len(dets))
+        order = sorted((i for i in range(len(boxes)) if not taken[i] and person_like(scores[i:i + 1], cfg)[0]),
+                       key=lambda i: (-own[i], -hits.get(owners[i], 0), -det_score[i]))
+        kept = pose_nms(keypoints[order], scores[order], areas[order], cfg)
+        keep = np.array(sorted(order[k] for k in kept), int)
+        return keep, keypoints[keep], scores[keep]
 
     def _keypoint_box(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""

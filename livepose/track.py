@@ -10,9 +10,14 @@ was last seen and where its last centre velocity takes it now; the better of the
 matches and a noisy velocity (a box that grew when an arm stretched) cannot break a match. Pairs are assigned with the Hungarian algorithm
 (scipy's linear_sum_assignment); pairs below ``min_iou`` similarity are never matched.
 
+A detection the caller knows to be a track's person (cropped from that track's ROI, as in MediaPipe's ROI
+tracking) is given to it outright (``owners``); only the others are matched by similarity.
+
 Life cycle (SORT-like): an unmatched detection starts a tentative track; it is confirmed after ``min_hits`` matched
-frames; a tentative track that misses a frame ends; a confirmed one ends after ``max_misses`` missed frames in a
-row. Ids are never reused within one Tracker.
+frames (at once on a stream's first frame, as ByteTrack does: no earlier frame can confirm anyone there); a tentative
+track that misses a frame ends; a confirmed one ends after ``max_misses`` missed frames in a row. Ids are never
+reused within one Tracker. The pure functions below decide what the pipeline gives the tracker: whether a pose is a
+person at all (``person_like``) and which crops show one person twice (``pose_nms``).
 """
 
 from __future__ import annotations
@@ -59,14 +64,45 @@ def keypoint_similarity(kp_a: np.ndarray, sc_a: np.ndarray, areas: np.ndarray, k
                         min_score: float) -> tuple[np.ndarray, np.ndarray]:
     """OKS between (N, J, 2) and (M, J, 2) keypoints over joints confident in both, with the areas (N,) of ``a``.
 
-    Returns the (N, M) similarity and an (N, M) mask of pairs that share at least one confident joint.
+    Returns the (N, M) similarity and the (N, M) number of joints it was computed over.
     """
     both = (sc_a[:, None] >= min_score) & (sc_b[None] >= min_score)                      # (N, M, J)
     d2 = np.sum((kp_a[:, None] - kp_b[None]) ** 2, axis=-1)
     e = d2 / (2.0 * np.maximum(areas, 1.0)[:, None, None] * (2 * OKS_SIGMAS) ** 2)
     n = both.sum(axis=-1)
     sim = np.where(both, np.exp(-e), 0.0).sum(axis=-1) / np.maximum(n, 1)
-    return sim, n > 0
+    return sim, n
+
+
+def same_pose(kp_a: np.ndarray, sc_a: np.ndarray, areas: np.ndarray, kp_b: np.ndarray, sc_b: np.ndarray,
+              min_oks: float, cfg: TrackConfig) -> np.ndarray:
+    """(N, M): the poses agree (OKS >= ``min_oks`` over at least ``min_shared_joints`` joints confident in both).
+
+    Two people whose boxes overlap still differ in most joints, so agreement of the joints, not of the boxes, is
+    what makes two crops (or a detection and a track) one person.
+    """
+    sim, shared = keypoint_similarity(kp_a, sc_a, areas, kp_b, sc_b, cfg.min_keypoint_score)
+    return (shared >= cfg.min_shared_joints) & (sim >= min_oks)
+
+
+def person_like(scores: np.ndarray, cfg: TrackConfig) -> np.ndarray:
+    """(N,) for (N, J) keypoint scores: enough confident joints to be a person rather than a phantom.
+
+    On images_gt the shipped network gives every labelled person on its GT box >= 8 joints over 0.3 and a mean
+    score >= 0.34; crops of background or objects mostly give a few scattered joints and a mean near 0.2.
+    """
+    return (((scores >= cfg.min_keypoint_score).sum(axis=1) >= cfg.min_person_joints)
+            & (scores.mean(axis=1) >= cfg.min_track_score))
+
+
+def pose_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, cfg: TrackConfig) -> np.ndarray:
+    """Greedy duplicate removal over poses in priority order (the first wins): the indices kept."""
+    same = same_pose(keypoints, scores, areas, keypoints, scores, cfg.duplicate_oks, cfg)
+    kept: list[int] = []
+    for i in range(len(keypoints)):
+        if not any(same[k, i] or same[i, k] for k in kept):
+            kept.append(i)
+    return np.asarray(kept, int)
 
 
 class Tracker:
@@ -101,12 +137,16 @@ class Tracker:
         oks, shared = keypoint_similarity(track_kp, track_sc, track_boxes[:, 2] * track_boxes[:, 3], keypoints,
                                           scores, self.cfg.min_keypoint_score)
         w = self.cfg.iou_weight
-        return np.where(shared, np.maximum(iou, w * iou + (1 - w) * oks), iou)
+        return np.where(shared > 0, np.maximum(iou, w * iou + (1 - w) * oks), iou)
 
-    def update(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float) -> list[Track]:
+    def update(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float,
+               owners: np.ndarray | None = None, confirm_new: bool = False) -> list[Track]:
         """Match the detections of the frame at ``t`` (s); returns snapshots of all live tracks (``Track.visible``).
 
-        ``boxes`` (N, 4) xywh, ``keypoints`` (N, J, 2), ``scores`` (N, J).
+        ``boxes`` (N, 4) xywh, ``keypoints`` (N, J, 2), ``scores`` (N, J). ``owners`` (N,): the id of the track a
+        detection is known to belong to (it was cropped from that track's ROI, as in MediaPipe's ROI tracking), -1
+        where unknown; only the unknown ones are matched by similarity. ``confirm_new``: new tracks are shown at
+        once (a stream's first frame, where no earlier frame can confirm anyone).
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         keypoints = np.asarray(keypoints, np.float64)
@@ -115,6 +155,8 @@ class Tracker:
             raise ValueError(f"need boxes (N, 4), keypoints (N, J, 2), scores (N, J); got {boxes.shape}, "
                              f"{keypoints.shape}, {scores.shape}")
         sim = self.similarity(boxes, keypoints, scores, t)
+        if owners is not None:
+            sim = self._own(sim, np.asarray(owners, int))
         rows, cols = linear_sum_assignment(-sim) if sim.size else (np.array([], int), np.array([], int))
         good = sim[rows, cols] >= self.cfg.min_iou
         matched_tracks, matched_dets = set(rows[good].tolist()), set(cols[good].tolist())
@@ -133,9 +175,19 @@ class Tracker:
         for c in range(len(boxes)):
             if c not in matched_dets:
                 survivors.append(Track(next(self._ids), boxes[c].copy(), keypoints[c].copy(), scores[c].copy(), t,
-                                       confirmed=self.cfg.min_hits <= 1, det_index=c))
+                                       confirmed=confirm_new or self.cfg.min_hits <= 1, det_index=c))
         self.tracks = survivors
         return [dataclasses.replace(trk) for trk in self.tracks]     # snapshots: later frames do not change them
+
+    def _own(self, sim: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        """Similarity with each owned detection tied to its owner: the pair is certain, neither takes another."""
+        sim = sim.copy()
+        for row, trk in enumerate(self.tracks):
+            for c in np.nonzero(owners == trk.id)[0]:
+                sim[row, :] = 0.0
+                sim[:, c] = 0.0
+                sim[row, c] = 1.0 + self.cfg.min_iou
+        return sim
 
     def _match(self, trk: Track, det_index: int, box: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                t: float) -> None:

@@ -182,3 +182,22 @@ def test_missing_images_are_skipped_and_counted(shared_data, small_weights, tmp_
                 "--json", str(out)]) == 0
     assert "skipping 1 missing images" in capsys.readouterr().err
     assert json.loads(out.read_text())["datasets"]["subset"]["images"] == 2
+
+
+def test_a_hidden_person_does_not_take_the_pose_of_the_one_in_front():
+    """Sequences (issue 28): a person hidden behind another has her labelled joints about where the front person's
+    are. Matched together, the front person's pose can go to her (it lies a little closer), counting the front
+    person as missed and an id switch; the people in view are matched first, the hidden ones to what is left."""
+    from livepose.config import EvalConfig
+    from livepose.commands.evaluate import match_indices, match_visible_first
+    from livepose.data import Entry
+
+    box = np.array([100, 100, 120, 360], np.float64)
+    front = np.c_[box[:2] + np.stack([np.tile([0.2, 0.8], 9)[:17], np.linspace(0.05, 0.95, 17)], 1) * box[2:],
+                  np.full(17, 2.0)]
+    hidden = front + [6.0, 0.0, 0.0]
+    pred = front + [4.0, 0.0, -1.0]                    # the front person's pose, a little off towards the hidden one
+    entry = Entry(None, 0, np.stack([front, hidden]), np.stack([box, box]), np.arange(2), np.array([True, False]))
+    min_oks = EvalConfig().match_min_oks
+    assert match_indices(pred[None], entry.gt, entry.boxes, min_oks)[0].tolist() == [-1, 0]   # the old way
+    assert match_visible_first(pred[None], entry, entry.visible, min_oks)[0].tolist() == [0, -1]

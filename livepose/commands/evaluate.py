@@ -254,12 +254,13 @@ def tradeoff(kps: np.ndarray, scores: np.ndarray, gt: np.ndarray, fps: float, ba
 def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalConfig) -> dict:
     """The live pipeline on a multi-person sequence, scored per person-frame against the GT.
 
-    Shown people are matched to the GT people of their frame (Hungarian on OKS over ``match_min_oks``). Recall
-    counts the GT people marked visible. An unmatched shown person whose pose is close to a GT person's
-    (``duplicate_min_oks``) is a duplicate, one whose drawn joints centre on no GT person's box a phantom; the rest
-    (a head in view whose labelled joints are not, an unlabelled person behind a labelled one) neither. An id switch is a GT person matched to another id than the last
-    one they were matched to. PCK of the live path (a missed person's joints count as wrong) is put beside PCK of
-    the same network on the GT boxes. The images of an image set are each a stream of one frame.
+    Shown people are matched to the GT people of their frame (Hungarian on OKS over ``match_min_oks``), those in
+    view first and the hidden ones to what is left (:func:`match_visible_first`). Recall counts the GT people marked
+    visible. An unmatched shown person whose pose is close to a GT person's (``duplicate_min_oks``) is a duplicate,
+    one whose drawn joints centre on no GT person's box a phantom; the rest (a head in view whose labelled joints
+    are not, an unlabelled person behind a labelled one) neither. An id switch is a GT person in view matched to
+    another id than the last one they were matched to. PCK of the live path (a missed person's joints count as
+    wrong) is put beside PCK of the same network on the GT boxes. The images of an image set are each a stream of one frame.
     """
     found = people = duplicates = phantoms = switches = 0
     last_id: dict[int, int] = {}
@@ -270,16 +271,16 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
             last_id = {}
         res = pipeline.process(Frame(image, t, time.monotonic(), t / ds.fps))
         pred = np.concatenate([res.poses.raw_keypoints, res.poses.raw_scores[..., None]], axis=-1)
-        matched, sim = match_indices(pred, entry.gt, entry.boxes, cfg.match_min_oks)
         visible = np.ones(len(entry.gt), bool) if entry.visible is None else entry.visible
+        matched, sim = match_visible_first(pred, entry, visible, cfg.match_min_oks)
         ids = np.arange(len(entry.gt)) if entry.track_ids is None else entry.track_ids
         found += int((matched[visible] >= 0).sum())
         people += int(visible.sum())
         unmatched = np.setdiff1d(np.arange(len(pred)), matched)
         duplicates += int((sim[unmatched].max(axis=1, initial=0.0) >= cfg.duplicate_min_oks).sum())
         phantoms += int((~_centred_in(pred[unmatched], entry.boxes).any(axis=1)).sum())
-        for gid, m in zip(ids, matched):
-            if m >= 0:
+        for gid, m, seen in zip(ids, matched, visible):
+            if m >= 0 and seen:
                 switches += int(gid in last_id and last_id[gid] != res.track_ids[m])
                 last_id[gid] = res.track_ids[m]
         shown = np.full((len(entry.gt), NUM_KEYPOINTS, 2), np.nan)
@@ -296,6 +297,22 @@ def people_metrics(ds: Dataset, images: list[np.ndarray], pipeline, cfg: EvalCon
         out[f"pck_live@{a}"] = pck(np.concatenate(live), gt_all, a).overall
         out[f"pck_gt_boxes@{a}"] = pck(np.concatenate(on_boxes), gt_all, a).overall
     return out
+
+
+def match_visible_first(pred: np.ndarray, entry: Entry, visible: np.ndarray, min_oks: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per GT person the index of its prediction, and the (M, P) OKS: the people in view are matched first, the
+    hidden ones only to what is left. A person hidden behind another has her labelled joints where the front
+    person's are, so matched together she could take the front person's pose and count a miss and a switch."""
+    _, sim = match_indices(pred, entry.gt, entry.boxes, min_oks)       # every pair's OKS, for duplicates
+    matched = np.full(len(entry.gt), -1, int)
+    free = np.arange(len(pred))
+    for group in (np.nonzero(visible)[0], np.nonzero(~visible)[0]):
+        if len(group) and len(free):
+            m, _ = match_indices(pred[free], entry.gt[group], entry.boxes[group], min_oks)
+            matched[group[m >= 0]] = free[m[m >= 0]]
+            free = np.setdiff1d(free, matched)
+    return matched, sim
 
 
 def _centred_in(pred: np.ndarray, boxes: np.ndarray) -> np.ndarray:

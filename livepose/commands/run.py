@@ -50,8 +50,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x network cost)")
     p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
     p.add_argument("--detector", choices=DETECTORS, default=PipelineConfig.detector,
-                   help="blazepose (default): fast, made for one prominent person; nanodet: COCO boxes, small "
-                        "people; fused: NanoDet and tiled BlazePose")
+                   help="multipose (default): MoveNet MultiPose, every person with their pose, up to 6 a view "
+                        "(a full view is searched again in halves); blazepose: fast, made for one prominent person; "
+                        "nanodet: COCO boxes, small people; fused: NanoDet and tiled BlazePose")
     p.add_argument("--sync-detect", action="store_true",
                    help="run the periodic newcomer search on the frame it serves instead of beside the frames")
     add_runtime_arguments(p)
