@@ -99,8 +99,6 @@ def _main(argv: list[str]) -> int:
     module.add_arguments(cmd_parser)
     cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
     args = cmd_parser.parse_args(argv[1:])
-    if _stop_signals_as_ctrl_c.received:   # a library's bare `except:` swallowed the stop during the imports
-        raise Stopped(_stop_signals_as_ctrl_c.received)
     code = int(module.main(args) or 0)
     if _stop_signals_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
         return EXIT_STATUS[_stop_signals_as_ctrl_c.received]  # stopped as for Ctrl-C; report the signal it was
@@ -133,10 +131,10 @@ def _stop_signals_as_ctrl_c():
     """SIGINT and SIGTERM (`kill`, a service manager) stop a command like Ctrl-C: outputs are finalised, training
     checkpoints.
 
-    A background job started from a script ignores SIGINT, so SIGTERM is the signal that reaches it. The signal is
-    also remembered, because an import that catches everything (some libraries' optional-import fallbacks) can
-    swallow the KeyboardInterrupt while TensorFlow loads. Handlers live on the main thread only; elsewhere (a
-    command run from a worker thread) the signals keep their own handlers.
+    A background job started from a script ignores SIGINT (and keeps ignoring it), so SIGTERM is the signal that
+    reaches it; the signal is remembered so the exit status names it. While a command's module imports,
+    ``_import_command`` exits at once instead. Handlers live on the main thread only; elsewhere (a command run
+    from a worker thread) the signals keep their own handlers.
     """
     _stop_signals_as_ctrl_c.received = 0
     if threading.current_thread() is not threading.main_thread():
