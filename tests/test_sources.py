@@ -404,7 +404,8 @@ def test_unopened_capture_is_camera_unavailable():
 
 def test_livepose_cameras_lists_what_opens_and_says_when_nothing_does(monkeypatch, capsys):
     """The real probe first (no camera on CI machines: exit 1 and a message), then a driver with camera 1 only."""
-    from livepose import cameras, sources
+    from livepose import sources
+    from livepose.commands import cameras
     from livepose.cli import main
 
     assert main(["cameras", "--max-index", "0"]) == 2
