@@ -8,6 +8,7 @@ TensorFlow thread count of one worker: the network's sums depend on it (by 1e-7)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -158,15 +159,14 @@ def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(in
         deadline = time.monotonic() + 480   # Ray, two workers loading the model, one clip: ~40 s on 2 idle cores
         while not any(json.loads(p.read_text()).get("status") == "ok" for p in out_dir.glob("*.status.json")):
             assert batch.poll() is None and time.monotonic() < deadline, "the batch ended before finishing a clip"
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
-        batch.send_signal(signal.SIGKILL)
+        # the whole session at once, as a crash or the OOM killer would: killing the driver alone lets the Ray
+        # workers finish their clips while they wind down (a clip takes about a second here), leaving nothing to resume
+        for pid in [batch.pid, *_session_pids(batch.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         batch.wait()
-        deadline = time.monotonic() + 15   # Ray's workers follow their raylet; its agents are left behind
-        while (left := _session_pids(batch.pid)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
     done = {p.name.removesuffix(".status.json") for p in out_dir.glob("*.status.json")
             if json.loads(p.read_text())["status"] == "ok"}
     assert done and len(done) < 3, f"killed with {sorted(done)} complete: nothing left to resume"
