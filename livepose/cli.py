@@ -113,7 +113,8 @@ def _import_command(name: str):
     """
     if threading.current_thread() is not threading.main_thread():
         return importlib.import_module(name)
-    previous = {signum: signal.signal(signum, _exit_stopped) for signum in EXIT_STATUS}
+    previous = {signum: signal.signal(signum, _exit_stopped) for signum in EXIT_STATUS
+                if signal.getsignal(signum) is not signal.SIG_IGN}   # an ignored SIGINT stays ignored
     try:
         return importlib.import_module(name)
     finally:

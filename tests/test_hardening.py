@@ -167,9 +167,12 @@ def test_image_folder_of_mixed_sizes_is_letterboxed(tmp_path, small_weights, sha
 def test_stop_signal_during_startup_is_quiet(tmp_path, shared_data, signum, status):
     """Item 7: the signal arrives while the run command's imports (TensorFlow, MediaPipe) are still loading."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Ctrl-C's default action back in the child: a test run started in the background (`.ci/run &`) inherits SIGINT
+    # ignored, and a process that starts with SIGINT ignored rightly keeps ignoring it
     proc = subprocess.Popen([sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints",
                              str(tmp_path / "k.jsonl"), *RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=env)
+                            text=True, cwd=ROOT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
