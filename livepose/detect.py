@@ -22,7 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from livepose.config import DetectConfig, PipelineConfig
+from livepose.config import DetectConfig
 from livepose.crop import box_iou
 
 log = logging.getLogger(__name__)
@@ -350,25 +350,3 @@ class BlazePoseDetector:
         return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
                           roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])
                 for i in range(len(scores))]
-
-
-DETECTORS = ("multipose", "blazepose", "nanodet", "fused")
-
-
-def make_detector(cfg: PipelineConfig) -> PersonDetector:
-    """The detector ``cfg.detector`` names, configured from its stage config."""
-    if cfg.detector == "blazepose":
-        return BlazePoseDetector(cfg.detect)
-    if cfg.detector == "nanodet":
-        from livepose.detect_coco import NanoDetDetector   # imports this module: loaded on demand
-
-        return NanoDetDetector(cfg.coco_detect)
-    if cfg.detector == "fused":
-        from livepose.detect_fused import FusedDetector
-
-        return FusedDetector(cfg)
-    if cfg.detector == "multipose":
-        from livepose.detect_multi import MultiPoseDetector
-
-        return MultiPoseDetector(cfg.multi_detect)
-    raise ValueError(f"unknown detector {cfg.detector!r}: choose one of {DETECTORS}")

@@ -30,6 +30,7 @@ import numpy as np
 from livepose.config import PipelineConfig, SmoothConfig
 from livepose.crop import box_coverage, box_iou, expand_keypoint_box, keypoints_to_box
 from livepose.detect import Detection
+from livepose.detectors import make_detector
 from livepose.estimate import PoseEstimator
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
@@ -141,8 +142,6 @@ class Pipeline:
 
     def set_detector(self, name: str) -> None:
         """Use another person detector from the next frame on (it runs at once, to find who it sees)."""
-        from livepose.detect import make_detector
-
         if name != self.cfg.detector:
             self.cfg = replace(self.cfg, detector=name)
             self.detector = make_detector(self.cfg)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from livepose.config import CocoDetectConfig, PipelineConfig
-from livepose.detect import Detection, DetectorModelMissing, make_detector
+from livepose.detect import Detection, DetectorModelMissing
+from livepose.detectors import make_detector
 from livepose.detect_coco import INPUT_SIZE, REG_MAX, NanoDetDetector, decode_gfl, nms
 from test_detect import JHMDB, load_gt, read_rgb, score
 

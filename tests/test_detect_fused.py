@@ -15,7 +15,7 @@ import pytest
 
 from livepose.config import PipelineConfig
 from livepose.crop import box_iou
-from livepose.detect import make_detector
+from livepose.detectors import make_detector
 from livepose.detect_fused import FusedDetector
 from test_detect import JHMDB, load_gt, read_rgb, score
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from livepose.commands.run import add_model_arguments, load_pipeline
 from livepose.config import BenchConfig, RivalConfig, SourceConfig
 from livepose.data import ASSETS, data_root
-from livepose.detect import make_detector
+from livepose.detectors import make_detector
 from livepose.pipeline import STAGES
 from livepose.sources import open_source
 from livepose.tables import format_table, write_json

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from livepose.commands.options import add_runtime_arguments, size_pair
 from livepose.config import DecodeConfig, LiteConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
-from livepose.detect import DETECTORS, make_detector
+from livepose.detectors import DETECTORS, make_detector
 from livepose.estimate import PoseEstimator
 from livepose.nets.lite_cache import ExportFailed
 from livepose.nets.load import load_network
