@@ -241,11 +241,9 @@ class SilhouetteRefiner:
     def __init__(self, cfg: DetectConfig) -> None:
         self.cfg = cfg
         path = default_model_path(SEGMENTER_SUBPATH)
-        if not path.is_file():
-            raise DetectorModelMissing(f"selfie segmentation model not found at {path}; it ships in the mediapipe "
-                                       "wheel (pip install -r requirements.txt), or set DetectConfig.refine_boxes=False")
-        self._interp = _make_interpreter(path, cfg.num_threads)
-        self._interp.allocate_tensors()
+        self._interp = _open_interpreter(
+            path, cfg.num_threads, f"selfie segmentation model not found at {path}; it ships in the mediapipe "
+            "wheel (pip install -r requirements.txt), or set DetectConfig.refine_boxes=False")
         self._input_index = self._interp.get_input_details()[0]["index"]
         self._output_index = self._interp.get_output_details()[0]["index"]
 
@@ -282,15 +280,20 @@ def tile_regions(image_hw: tuple[int, int], tiles: int, overlap: float) -> list[
     return regions
 
 
-def _make_interpreter(model_path: Path, num_threads: int):
-    """LiteRT interpreter (XNNPACK by default); TensorFlow's copy when ai-edge-litert is not installed."""
+def _open_interpreter(model_path: Path, num_threads: int, missing: str):
+    """A detector's LiteRT interpreter (XNNPACK by default; TensorFlow's copy when ai-edge-litert is not installed),
+    tensors allocated; ``missing`` says where the file comes from when it is not there."""
+    if not model_path.is_file():
+        raise DetectorModelMissing(missing)
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
         log.info("ai-edge-litert not installed; using tf.lite.Interpreter")
-    return Interpreter(model_path=str(model_path), num_threads=num_threads)
+    interp = Interpreter(model_path=str(model_path), num_threads=num_threads)
+    interp.allocate_tensors()
+    return interp
 
 
 class BlazePoseDetector:
@@ -299,12 +302,9 @@ class BlazePoseDetector:
     def __init__(self, cfg: DetectConfig = DetectConfig()):
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else default_model_path()
-        if not path.is_file():
-            raise DetectorModelMissing(
-                f"BlazePose detector model not found at {path}: it ships in the mediapipe wheel "
-                "(pip install -r requirements.txt) or set DetectConfig.model_path")
-        self._interp = _make_interpreter(path, cfg.num_threads)
-        self._interp.allocate_tensors()
+        self._interp = _open_interpreter(
+            path, cfg.num_threads, f"BlazePose detector model not found at {path}: it ships in the mediapipe wheel "
+            "(pip install -r requirements.txt) or set DetectConfig.model_path")
         inp = self._interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3) or inp["dtype"] != np.float32:
             raise ValueError(f"{path}: expected a float32 1x{INPUT_SIZE}x{INPUT_SIZE}x3 input, got "

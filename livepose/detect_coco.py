@@ -20,7 +20,7 @@ import numpy as np
 
 from livepose.config import CocoDetectConfig
 from livepose.crop import box_iou
-from livepose.detect import Detection, DetectorModelMissing, _make_interpreter, to_rgb_uint8
+from livepose.detect import Detection, _open_interpreter, to_rgb_uint8
 
 #: The fixed network (NanoDet's config of the converted model); not user settings.
 INPUT_SIZE = 416
@@ -64,11 +64,8 @@ class NanoDetDetector:
     def __init__(self, cfg: CocoDetectConfig = CocoDetectConfig()) -> None:
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        if not path.is_file():
-            raise DetectorModelMissing(f"NanoDet model not found at {path}: it ships in assets/ "
-                                       "(scripts/convert_nanodet.py rebuilds it)")
-        self._interp = _make_interpreter(path, cfg.num_threads)
-        self._interp.allocate_tensors()
+        self._interp = _open_interpreter(path, cfg.num_threads, f"NanoDet model not found at {path}: it ships in "
+                                         "assets/ (scripts/convert_nanodet.py rebuilds it)")
         inp = self._interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, 3, INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"{path}: expected a 1x3x{INPUT_SIZE}x{INPUT_SIZE} input, got {tuple(inp['shape'])}")

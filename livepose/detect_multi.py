@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from livepose.config import MultiDetectConfig
-from livepose.detect import Detection, DetectorModelMissing, _make_interpreter, to_rgb_uint8
+from livepose.detect import Detection, _open_interpreter, to_rgb_uint8
 from livepose.detect_coco import nms
 
 #: The fixed network; not user settings.
@@ -84,11 +84,8 @@ class MultiPoseDetector:
     def __init__(self, cfg: MultiDetectConfig = MultiDetectConfig()) -> None:
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        if not path.is_file():
-            raise DetectorModelMissing(f"MultiPose model not found at {path}: it ships in assets/ "
-                                       "(scripts/convert_nanodet.py rebuilds it)")
-        self._interp = _make_interpreter(path, cfg.num_threads)
-        self._interp.allocate_tensors()
+        self._interp = _open_interpreter(path, cfg.num_threads, f"MultiPose model not found at {path}: it ships in "
+                                         "assets/ (scripts/convert_nanodet.py rebuilds it)")
         inp = self._interp.get_input_details()[0]
         shape = tuple(int(v) for v in inp["shape"])
         if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3:
