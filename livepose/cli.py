@@ -111,15 +111,8 @@ def _import_command(name: str):
     Nothing is open yet to finalise, and raising from the handler is not safe here: a KeyboardInterrupt that lands
     inside a C extension's import (numpy's, under cv2) is printed by it and turned into an ImportError.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _on_stop_signals(_exit_stopped):
         return importlib.import_module(name)
-    previous = {signum: signal.signal(signum, _exit_stopped) for signum in EXIT_STATUS
-                if signal.getsignal(signum) is not signal.SIG_IGN}   # an ignored SIGINT stays ignored
-    try:
-        return importlib.import_module(name)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _exit_stopped(signum: int, frame) -> None:
@@ -138,16 +131,24 @@ def _stop_signals_as_ctrl_c():
     from a worker thread) the signals keep their own handlers.
     """
     _stop_signals_as_ctrl_c.received = 0
+    with _on_stop_signals(_raise_stopped):
+        yield
+
+
+@contextlib.contextmanager
+def _on_stop_signals(handler):
+    """``handler`` for SIGINT and SIGTERM inside the block, the previous ones restored after. Only on the main
+    thread (the only one Python lets set handlers), and a signal the process started ignoring stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in EXIT_STATUS
+    previous = {signum: signal.signal(signum, handler) for signum in EXIT_STATUS
                 if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _raise_stopped(signum: int, frame) -> None:
