@@ -199,3 +199,18 @@ def test_mixed_bfloat16_trains_in_bfloat16_and_leaves_the_process_in_float32(tmp
     loss = float(trainer.train_step(x, y, tf.ones((2, 17))))
     assert np.isfinite(loss) and loss > 0
     assert not np.array_equal(trainer.model.get_layer("final_layer").get_weights()[0], before)
+
+
+def test_coco_person_boxes_reads_boxes_and_skips_crowds(tmp_path):
+    """The COCO-format box source (configs' ``data.coco``): every non-crowd person box, named by its image file."""
+    from livepose.train.labels import coco_person_boxes
+
+    ann = tmp_path / "person_keypoints.json"
+    ann.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.png"}],
+        "annotations": [{"image_id": 1, "bbox": [10, 20, 30, 60], "iscrowd": 0},
+                        {"image_id": 2, "bbox": [0, 0, 100, 100], "iscrowd": 1},
+                        {"image_id": 2, "bbox": [5.5, 6, 7, 8]},
+                        {"image_id": 9, "bbox": [1, 2, 3, 4]}]}))   # an image the file does not list
+    assert coco_person_boxes(tmp_path / "img", ann) == [(tmp_path / "img" / "a.jpg", [10.0, 20.0, 30.0, 60.0]),
+                                                        (tmp_path / "img" / "b.png", [5.5, 6.0, 7.0, 8.0])]

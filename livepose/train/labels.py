@@ -102,6 +102,10 @@ def coco_person_boxes(images: Path, annotations: Path) -> list[tuple[Path, list[
             for a in data["annotations"] if not a.get("iscrowd") and a["image_id"] in files]
 
 
+
+#: person-box sources a config's ``data`` section may name, each read by its function
+BOX_READERS = {"voc": voc_person_boxes, "coco": coco_person_boxes}
+
 def repo_dir(repos: Path, spec: dict) -> Path:
     """A fetched repository named in a config (training data only; never needed at run time)."""
     path = repos / spec["repo"].replace("/", "+")
@@ -134,12 +138,10 @@ def build_samples(data_root: Path, spec: dict, cache: Path, repos: Path | None =
     if holdout:
         gt_items = gt_items[:-holdout]
     boxed = []
-    for voc in spec.get("voc", []):
-        root = repo_dir(repos, voc) if repos is not None else Path(voc["path"])
-        boxed += voc_person_boxes(root / voc["images"], root / voc["annotations"])[: voc.get("limit")]
-    for coco in spec.get("coco", []):
-        root = repo_dir(repos, coco) if repos is not None else Path(coco["path"])
-        boxed += coco_person_boxes(root / coco["images"], root / coco["annotations"])[: coco.get("limit")]
+    for kind, reader in BOX_READERS.items():     # in this order: the cache keys number the boxes
+        for source in spec.get(kind, []):
+            root = repo_dir(repos, source) if repos is not None else Path(source["path"])
+            boxed += reader(root / source["images"], root / source["annotations"])[: source.get("limit")]
     frames = []
     for video in spec.get("videos", []):
         frames += video_frames(data_root / video["path"], video.get("every", 1))
