@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,26 @@ def test_flip_swaps_left_and_right(lspet_sample):
     # the image's left shoulder (5) becomes the person's right shoulder (6) after the mirror
     p, f = _peaks(plain[1]), _peaks(flipped[1])
     assert abs(f[6, 0] - (47 - p[5, 0])) <= 1 and f[6, 1] == p[5, 1]
+
+
+def test_low_resolution_and_blur_soften_the_crop_but_keep_the_targets(lspet_sample):
+    """The degradations change pixels only: the same joints, and a crop with less fine detail (Laplacian energy);
+    switched off, they draw no random numbers, so an older recipe replays the very same crops."""
+    import cv2
+
+    base = AugmentConfig(scale=0.0, rot_prob=0.0, flip_prob=0.0, half_body_prob=0.0, colour=0.0)
+    plain = make_example(lspet_sample, (256, 192), base, np.random.default_rng(3))
+    softened = make_example(lspet_sample, (256, 192), replace(base, lowres_prob=1.0, lowres_min=0.3, blur_prob=1.0),
+                            np.random.default_rng(3))
+    np.testing.assert_array_equal(plain[1], softened[1])
+    np.testing.assert_array_equal(plain[2], softened[2])
+
+    def detail(img: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+    assert detail(softened[0]) < 0.6 * detail(plain[0])
+    again = make_example(lspet_sample, (256, 192), replace(base, blur_max=15), np.random.default_rng(3))
+    np.testing.assert_array_equal(plain[0], again[0])
 
 
 def test_tiny_training_run_resumes_and_exports(shared_data, tmp_path):

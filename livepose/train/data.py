@@ -2,7 +2,9 @@
 
 The recipe follows SimpleBaseline: random scale and rotation around the person box, horizontal flip with a
 left/right swap, half-body crops, colour jitter; targets are unnormalised Gaussians (peak 1) with a
-per-joint weight that is 0 for a joint nobody labelled.
+per-joint weight that is 0 for a joint nobody labelled. Two optional degradations (off by default) teach the look
+of small, moving people in low-resolution video (the JHMDB clip is 320x240 with motion blur): the crop rendered
+from fewer pixels and upscaled, and a linear motion blur.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class AugmentConfig:
     half_body_prob: float = 0.3
     colour: float = 0.25           # brightness/contrast/saturation jitter
     sigma: float = 2.0             # Gaussian sigma in heatmap pixels (2 at 64x48 in the paper)
+    lowres_prob: float = 0.0       # probability of rendering the crop from fewer pixels, then upscaling it
+    lowres_min: float = 0.35       # smallest linear resolution factor, drawn from U(lowres_min, 1)
+    blur_prob: float = 0.0         # probability of a linear motion blur
+    blur_max: int = 9              # longest blur, in crop pixels (odd kernel up to this size, any direction)
 
 
 @dataclass
@@ -77,6 +83,31 @@ def _colour_jitter(img: np.ndarray, strength: float, rng: np.random.Generator) -
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _low_resolution(img: np.ndarray, factor: float) -> np.ndarray:
+    """The crop as a camera ``factor`` times as sharp would give it: shrunk (area averaging), then upscaled."""
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
+    """A straight-line blur of ``length`` pixels at ``angle`` degrees: a limb moving during the exposure."""
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (length, length))
+    return cv2.filter2D(img, -1, kernel / kernel.sum())
+
+
+def _degrade(crop: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Random numbers are drawn only for a degradation that is on, so older recipes replay the same crops."""
+    if aug.lowres_prob and rng.random() < aug.lowres_prob:
+        crop = _low_resolution(crop, rng.uniform(aug.lowres_min, 1.0))
+    if aug.blur_prob and rng.random() < aug.blur_prob:
+        crop = _motion_blur(crop, 2 * int(rng.integers(1, aug.blur_max // 2 + 1)) + 1, rng.uniform(0, 180))
+    return crop
+
+
 def make_example(sample: Sample, input_hw: tuple[int, int], aug: AugmentConfig | None, rng: np.random.Generator,
                  crop_cfg: CropConfig = CropConfig()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One (crop uint8 HxWx3, target hxwxJ, weights J) training example; ``aug=None`` gives the plain crop."""
@@ -102,7 +133,7 @@ def make_example(sample: Sample, input_hw: tuple[int, int], aug: AugmentConfig |
         joints[:, 0] = w - 1 - joints[:, 0]  # pixel i of the crop becomes pixel w - 1 - i
         joints, weights = joints[FLIP_INDEX], weights[FLIP_INDEX]
     if aug is not None:
-        crop = _colour_jitter(crop, aug.colour, rng)
+        crop = _degrade(_colour_jitter(crop, aug.colour, rng), aug, rng)
     hm_hw = (h // 4, w // 4)
     target, weights = gaussian_targets(joints / 4.0, weights, hm_hw, (aug or AugmentConfig()).sigma)
     return np.ascontiguousarray(crop), target, weights
