@@ -3,9 +3,9 @@
 Subcommand modules are imported lazily so `livepose weights list` does not pay for TensorFlow.
 Each module exposes ``add_arguments(parser)`` and ``main(args) -> int``. Logging is set up here, once for every
 command: quiet (warnings of livepose) by default, everything with ``--verbose`` (the native libraries' start-up
-lines too: see livepose.quiet, and Qt's XDG_RUNTIME_DIR warning). The stop signals are handled
-before any subcommand module is imported, so Ctrl-C or SIGTERM during the seconds TensorFlow takes to import
-ends the process quietly (exit 130 or 143) instead of with a traceback.
+lines too: see livepose.quiet, and Qt's XDG_RUNTIME_DIR warning). The stop signals (livepose.stopping) are
+handled before any subcommand module is imported, so Ctrl-C or SIGTERM during the seconds TensorFlow takes to
+import ends the process quietly (exit 130 or 143) instead of with a traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from livepose.stopping import EXIT_STATUS, on_stop_signals, stop_requested, stop_signals_as_ctrl_c
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("livepose.commands.run", "track people in a video, image folder, camera or stream; write video/JSONL"),
@@ -36,19 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "app": ("livepose.app.main", "open the desktop app (same as run_live.py)"),
     "cameras": ("livepose.commands.cameras", "list the cameras that open, with the mode each opens in"),
 }
-
-
-#: exit status of a process ended by the signal, as a shell reports it (128 + the signal number)
-EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Stopped(KeyboardInterrupt):
-    """Raised by the stop-signal handler: a KeyboardInterrupt (every command finalises its outputs on it) that
-    remembers which signal it was."""
-
-    def __init__(self, signum: int = signal.SIGINT) -> None:
-        super().__init__()
-        self.signum = signum
 
 
 def setup_logging(verbose: bool) -> None:
@@ -76,7 +64,7 @@ def _name_qt_runtime_dir() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    with _stop_signals_as_ctrl_c():
+    with stop_signals_as_ctrl_c():
         try:
             return _main(argv)
         except KeyboardInterrupt as exc:   # only before a command took over (commands handle their own)
@@ -100,8 +88,8 @@ def _main(argv: list[str]) -> int:
     cmd_parser.add_argument("--verbose", action="store_true", help="show the libraries' log lines too")
     args = cmd_parser.parse_args(argv[1:])
     code = int(module.main(args) or 0)
-    if _stop_signals_as_ctrl_c.received and code == EXIT_STATUS[signal.SIGINT]:
-        return EXIT_STATUS[_stop_signals_as_ctrl_c.received]  # stopped as for Ctrl-C; report the signal it was
+    if stop_requested() and code == EXIT_STATUS[signal.SIGINT]:
+        return EXIT_STATUS[stop_requested()]  # stopped as for Ctrl-C; report the signal it was
     return code
 
 
@@ -111,46 +99,10 @@ def _import_command(name: str):
     Nothing is open yet to finalise, and raising from the handler is not safe here: a KeyboardInterrupt that lands
     inside a C extension's import (numpy's, under cv2) is printed by it and turned into an ImportError.
     """
-    with _on_stop_signals(_exit_stopped):
+    with on_stop_signals(_exit_stopped):
         return importlib.import_module(name)
 
 
 def _exit_stopped(signum: int, frame) -> None:
     print(f"livepose: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
     os._exit(EXIT_STATUS[signum])
-
-
-@contextlib.contextmanager
-def _stop_signals_as_ctrl_c():
-    """SIGINT and SIGTERM (`kill`, a service manager) stop a command like Ctrl-C: outputs are finalised, training
-    checkpoints.
-
-    A background job started from a script ignores SIGINT (and keeps ignoring it), so SIGTERM is the signal that
-    reaches it; the signal is remembered so the exit status names it. While a command's module imports,
-    ``_import_command`` exits at once instead. Handlers live on the main thread only; elsewhere (a command run
-    from a worker thread) the signals keep their own handlers.
-    """
-    _stop_signals_as_ctrl_c.received = 0
-    with _on_stop_signals(_raise_stopped):
-        yield
-
-
-@contextlib.contextmanager
-def _on_stop_signals(handler):
-    """``handler`` for SIGINT and SIGTERM inside the block, the previous ones restored after. Only on the main
-    thread (the only one Python lets set handlers), and a signal the process started ignoring stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, handler) for signum in EXIT_STATUS
-                if signal.getsignal(signum) is not signal.SIG_IGN}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def _raise_stopped(signum: int, frame) -> None:
-    _stop_signals_as_ctrl_c.received = signum
-    raise Stopped(signum)

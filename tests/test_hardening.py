@@ -11,7 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
+import weakref
 import time
 from pathlib import Path
 
@@ -180,6 +182,56 @@ def test_stop_signal_during_startup_is_quiet(tmp_path, shared_data, signum, stat
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
+
+def test_stop_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path):
+    """A stop that lands while a module imports is not raised there (inside importlib Python can swallow it as
+    "Exception ignored", and the run went on to its end: the clean-clone failure of stop 31) but a moment later,
+    when the import is done. The module here sends the signal from its own top-level code."""
+    (tmp_path / "slow_module.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.3)\nDONE = True\n")
+    script = textwrap.dedent("""
+        import sys, time
+        from livepose import stopping
+        with stopping.stop_signals_as_ctrl_c():
+            try:
+                import slow_module
+                imported = time.monotonic()
+                time.sleep(5)
+                print("not stopped")
+            except stopping.Stopped as exc:
+                print("stopped", exc.signum, slow_module.DONE, time.monotonic() - imported)
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)])))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    word, signum, done, after = proc.stdout.split()
+    assert (word, int(signum), done) == ("stopped", signal.SIGTERM, "True")
+    assert float(after) < 1.0                   # raised right after the import, not at the end of the sleep
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_lost_where_it_landed_still_ends_the_loop():
+    """Where Python swallows the handler's exception (here a weakref callback, as importlib's and the garbage
+    collector's are) the stop is remembered, and the per-frame / per-step check raises it."""
+    from livepose import stopping
+
+    class Thing:
+        pass
+
+    def signal_inside_the_callback(_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10_000):     # bytecode, so the handler runs here, in the callback
+            pass
+
+    steps = []
+    with pytest.raises(stopping.Stopped) as stop, stopping.stop_signals_as_ctrl_c():
+        thing = Thing()
+        ref = weakref.ref(thing, signal_inside_the_callback)
+        del thing                   # the callback runs; its Stopped is printed as "Exception ignored" and dropped
+        for step in range(3):
+            stopping.raise_if_requested()
+            steps.append(step)
+    assert ref() is None and steps == [] and stop.value.signum == signal.SIGTERM
 
 # --- 14: unique temporary files, logging set up once ---------------------------------------------------------------
 

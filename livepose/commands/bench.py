@@ -31,6 +31,7 @@ from livepose.data import ASSETS, data_root
 from livepose.detectors import make_detector
 from livepose.pipeline import STAGES
 from livepose.sources import open_source
+from livepose.stopping import raise_if_requested
 from livepose.tables import format_table, write_json
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ def time_rival(name: str, frames: list[np.ndarray], warmup: int, repeats: int,
         for _ in range(repeats):
             pose.reset()
             for image in tqdm(frames, unit="frame", desc=name, leave=False):
+                raise_if_requested()
                 t0 = time.perf_counter()
                 found += pose(image) is not None
                 times.append((time.perf_counter() - t0) * 1e3)

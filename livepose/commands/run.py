@@ -26,6 +26,7 @@ from livepose.nets.load import load_network
 from livepose.pipeline import FrameResult, Pipeline
 from livepose.quiet import native_chatter_filtered
 from livepose.sources import FrameSource, ImageFolderSource, SourceError, open_source
+from livepose.stopping import raise_if_requested
 from livepose.writers import (CocoWriter, CsvWriter, JsonlWriter, VideoWriter, WriterError, check_outputs,
                               coco_images_path, partial_path, write_result)
 
@@ -152,6 +153,7 @@ def track_source(source: FrameSource, pipeline: Pipeline, model_name: str,
             (outputs.keypoints, JsonlWriter), (outputs.csv, CsvWriter),
             (outputs.coco, lambda path: CocoWriter(path, source.name, files))) if path]
         for frame in source:
+            raise_if_requested()
             result = pipeline.process(frame)
             for writer in keypoint_writers:
                 write_result(writer, result)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from livepose.atomic import write_atomic
 from livepose.data import keypoint_box, load_pose17, read_rgb
+from livepose.stopping import raise_if_requested
 from livepose.train.data import Sample
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def teacher_labels(jobs: list[Job], cache: Path, teacher: str = "movenet", worke
         with get_context("spawn").Pool(workers) as pool:
             work = pool.imap(_label_one, [(teacher, j) for j in todo], chunksize=8)
             for (key, _, _), out in zip(todo, tqdm(work, total=len(todo), desc="teacher")):
+                raise_if_requested()
                 labels[key] = out
         write_atomic(cache, json.dumps(labels))
     return labels

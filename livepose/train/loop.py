@@ -19,6 +19,7 @@ import numpy as np
 from livepose.config import ModelConfig
 from livepose.nets.keras_net import (build_simplebaseline, freeze_backbone_bn, keras, load_weights_npz, normalize,
                                      save_weights_npz, tf)
+from livepose.stopping import raise_if_requested
 from livepose.train.data import AugmentConfig, batches
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ def _run_phase(trainer: _Trainer, gen, phase: int, phase_end: int, hw: tuple[int
     """Train until the phase ends (True) or the time budget is spent (False); checkpoints along the way."""
     t0, losses, last_save = time.monotonic(), [], time.monotonic()
     while int(trainer.step) < phase_end:
+        raise_if_requested()
         crops, target, weights = next(gen)
         loss = trainer.train_step(tf.constant(normalize(crops)), tf.constant(target), tf.constant(weights))
         losses.append(float(loss))
