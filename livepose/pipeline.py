@@ -23,7 +23,8 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 STAGES = ("capture_wait", "detect", "crop", "infer", "decode", "track", "smooth", "total")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Person:
     """One tracked person in one frame, as the renderer and the app use it."""
 
@@ -54,16 +55,28 @@ class Person:
     smoothed_scores: np.ndarray    # (17,)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FrameResult:
+    """Everything one frame gave: the one value that crosses from the pipeline worker to the UI thread, so it is
+    frozen (the UI draws it while the worker makes the next) and checked once here (one box and one pose a
+    person)."""
+
     frame: Frame
-    track_ids: list[int]
+    track_ids: tuple[int, ...]
     boxes: np.ndarray              # (N, 4) xywh
     poses: BankOutput              # raw and smoothed keypoints of the N people
     smooth_cfg: SmoothConfig
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
     detector_ran: bool = False
     frame_age_ms: float = 0.0      # result time minus capture time
+
+    def __post_init__(self) -> None:
+        n = len(self.track_ids)
+        if self.boxes.shape != (n, 4) or any(len(a) != n for a in self.poses):
+            raise ValueError(f"a frame result of {n} people with {self.boxes.shape[0]} boxes and "
+                             f"{[len(a) for a in self.poses]} poses")
+        object.__setattr__(self, "track_ids", tuple(self.track_ids))
+        object.__setattr__(self, "timings_ms", MappingProxyType(dict(self.timings_ms)))
 
     @property
     def people(self) -> list[Person]:

@@ -110,7 +110,7 @@ def test_roi_tracking_neither_collapses_nor_duplicates_a_person():
     shrink = 1 - cfg.track.roi_max_shrink
     assert all(h2 >= shrink * h1 - 1e-3 for h1, h2 in zip(heights, heights[1:]))   # shrinks at most 5 % a frame
     assert all(len(b) == 1 for b in est.boxes)        # the detection replaced the shrunken ROI: one crop, not two
-    assert ids[1:] == [[ids[1][0]]] * (len(ids) - 1)   # one person, one id (shown from the second hit)
+    assert ids[1:] == [(ids[1][0],)] * (len(ids) - 1)   # one person, one id (shown from the second hit)
     # without the floor the ROI does collapse onto the torso, and the next detection still replaces it
     est = InwardEstimator(person)
     pipe = Pipeline(est, detector, replace(cfg, track=replace(cfg.track, roi_max_shrink=1.0)))
@@ -221,3 +221,30 @@ def test_worker_reports_any_exception_and_ends(shared_data, small_weights):
         worker.start()
         assert worker.finished.wait(30)
     assert len(errors) == 1 and isinstance(errors[0], cv2.error) and "resize failed" in str(errors[0])
+
+
+def test_a_frame_result_is_frozen_and_consistent():
+    """The result crosses from the worker to the UI thread: nothing may change it there, and a person without a
+    box or a pose is refused where the result is made."""
+    import dataclasses
+
+    import pytest
+
+    from livepose.config import SmoothConfig
+    from livepose.pipeline import FrameResult
+    from livepose.smooth import BankOutput
+    from livepose.sources import Frame
+
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), 0, time.monotonic(), 0.0)
+    poses = BankOutput(np.zeros((2, 17, 2)), np.ones((2, 17)), np.zeros((2, 17, 2)), np.ones((2, 17)))
+    timings = {"total": 5.0}
+    result = FrameResult(frame, [3, 7], np.zeros((2, 4)), poses, SmoothConfig(), timings)
+    timings["total"] = 99.0                                  # the worker's dict is not the result's
+    assert result.track_ids == (3, 7) and result.timings_ms["total"] == 5.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.track_ids = (1,)
+    with pytest.raises(TypeError):
+        result.timings_ms["total"] = 1.0
+    assert [p.track_id for p in result.people] == [3, 7]
+    with pytest.raises(ValueError, match="2 people with 1 boxes"):
+        FrameResult(frame, [3, 7], np.zeros((1, 4)), poses, SmoothConfig())
