@@ -63,7 +63,7 @@ class CocoDetectConfig:
 
 @dataclass(frozen=True)
 class MultiDetectConfig:
-    """MoveNet MultiPose as a person detector (livepose.detect_multi; the .tflite ships in assets/)."""
+    """MoveNet MultiPose as a person detector (livepose.detect.multipose; the .tflite ships in assets/)."""
 
     score_threshold: float = 0.1          # its person scores run low: at 0.1 it found 0.90 of images_gt's people with
                                           # 0.43 false boxes an image, at 0.2 0.85 and 0.19 (the tracker drops phantoms)
@@ -80,7 +80,7 @@ class MultiDetectConfig:
 
 @dataclass(frozen=True)
 class FusedDetectConfig:
-    """NanoDet and tiled BlazePose together (livepose.detect_fused): the most people, at both detectors' cost."""
+    """NanoDet and tiled BlazePose together (livepose.detect.fused): the most people, at both detectors' cost."""
 
     blazepose_tiles: int = 2              # BlazePose on the whole frame and a 2x2 grid: small people too
     overlap_iou: float = 0.5              # a BlazePose box over a NanoDet box by more than this is the same person

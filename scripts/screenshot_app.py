@@ -57,7 +57,8 @@ def main() -> int:
         from livepose.app.settings import AppSettings
         from livepose.app.window import MainWindow
         from livepose.config import RenderConfig, SourceConfig
-        from livepose.commands.run import add_model_arguments, build_pipeline
+        from livepose.commands.options import add_model_arguments
+        from livepose.pipeline import build_pipeline
 
         model_parser = argparse.ArgumentParser()
         add_model_arguments(model_parser)

@@ -52,7 +52,7 @@ def small_weights(tmp_path_factory) -> Path:
 def make_pipeline(weights: Path, cfg=None):
     """The real pipeline (BlazePose detector + SimpleBaseline from ``weights``), warmed up."""
     from livepose.config import PipelineConfig
-    from livepose.detect import BlazePoseDetector
+    from livepose.detect.blazepose import BlazePoseDetector
     from livepose.estimate import PoseEstimator
     from livepose.pipeline import Pipeline
     from livepose.nets.load import load_network

@@ -53,7 +53,8 @@ def model_path(small_weights) -> tuple[Path, bool]:
 
 
 def build(argv: list[str]):
-    from livepose.commands.run import add_model_arguments, build_pipeline
+    from livepose.commands.options import add_model_arguments
+    from livepose.pipeline import build_pipeline
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
@@ -409,8 +410,8 @@ def test_camera_lost_mid_stream_reconnects_and_the_window_stays_responsive(make_
 
 def test_detector_menu_swaps_to_nanodet_live_and_finds_the_crowd(make_window, shared_data, qtbot, built):
     """The street video through BlazePose shows one person or two; Detector > NanoDet, mid-stream, shows the crowd."""
-    from livepose.detect import BlazePoseDetector
-    from livepose.detect_coco import NanoDetDetector
+    from livepose.detect.blazepose import BlazePoseDetector
+    from livepose.detect.nanodet import NanoDetDetector
 
     pipeline = built[0]
     pipeline.set_detector("blazepose")

@@ -57,6 +57,7 @@ def _targets(node: ast.stmt, importer: str) -> list[str]:
     """The livepose modules an import statement loads (``from pkg import sub`` loads ``pkg.sub``)."""
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
+        needed = set(names)
     elif isinstance(node, ast.ImportFrom):
         if node.level:                                        # relative: resolve against the importer's package
             base = importer.split(".")[: len(importer.split(".")) - node.level + (importer in PACKAGES)]
@@ -64,15 +65,18 @@ def _targets(node: ast.stmt, importer: str) -> list[str]:
         else:
             module = node.module or ""
         names = [module] + [f"{module}.{a.name}" for a in node.names]
+        # ``from pkg import name`` needs pkg/__init__ run to its end, unless every name is a submodule of pkg
+        needed = set(names[1:]) | ({module} if any(n not in MODULES for n in names[1:]) else set())
     else:
         return []
     found = []
     for name in names:
         if name in MODULES:
             # importing a.b.c runs a/__init__ and a/b/__init__ first, unless the importer is inside them already
+            # (then they are running, and only a name taken from one of them needs it finished)
             parts = name.split(".")
             found += [p for p in (".".join(parts[:i]) for i in range(2, len(parts) + 1))
-                      if p in MODULES and not importer.startswith(p + ".") and p != importer]
+                      if p in MODULES and p != importer and (p in needed or not importer.startswith(p + "."))]
     return found
 
 
@@ -117,6 +121,10 @@ def test_the_graph_reader_sees_a_cycle():
     graph = import_graph()
     assert "livepose.nets.weights" in graph["livepose.nets.load"]           # from livepose.nets.weights import ...
     assert "livepose.nets.checkpoints" in graph["livepose.nets.weights"]     # the package's __init__ runs first
+    # inside a package, its __init__ counts only where a name is taken from it (it re-exports the detector factory)
+    assert "livepose.detect" not in graph["livepose.detect.blazepose"]        # from livepose.detect.base import ...
+    tree = ast.parse("from livepose.detect import Detection")
+    assert _targets(tree.body[0], "livepose.detect.blazepose") == ["livepose.detect"]
 
 
 @pytest.mark.parametrize("module_level_only", [True, False])

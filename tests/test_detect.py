@@ -35,8 +35,9 @@ from scipy.optimize import linear_sum_assignment
 
 from livepose.config import CropConfig, DetectConfig
 from livepose.crop import affine_matrix, box_iou, box_to_region, transform_points
-from livepose.detect import (NUM_ANCHORS, BlazePoseDetector, Detection, DetectorModelMissing, PersonDetector,
-                             body_roi, default_model_path, mask_box, ssd_anchors, tile_regions, weighted_nms)
+from livepose.detect import Detection, DetectorModelMissing, PersonDetector
+from livepose.detect.blazepose import (NUM_ANCHORS, BlazePoseDetector, body_roi, default_model_path, mask_box, ssd_anchors,
+                                      tile_regions, weighted_nms)
 
 
 MIN_LABELLED, MIN_HEIGHT = 8, 48        # the "visible person" rule
@@ -269,10 +270,11 @@ def test_detection_fields_are_consistent(shared_data, detector):
     d = dets[0]
     assert isinstance(d, Detection) and d.score >= detector.cfg.score_threshold
     assert d.keypoints.shape == (4, 2) and d.box_xywh.shape == (4,) and d.face_box_xywh.shape == (4,)
-    np.testing.assert_allclose(d.roi_centre, d.keypoints[0])
     h, w = image.shape[:2]
     x, y, bw, bh = d.box_xywh
     assert 0 <= x and 0 <= y and x + bw <= w + 1e-3 and y + bh <= h + 1e-3
+    hx, hy = d.keypoints[0]                    # the person box is built around the mid-hip point
+    assert x <= hx <= x + bw and y <= hy <= y + bh
     fx, fy, fw, fh = d.face_box_xywh           # the face lies in the upper part of the person box
     assert x <= fx + fw / 2 <= x + bw and y <= fy + fh / 2 <= y + bh / 2
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from livepose.config import CocoDetectConfig, PipelineConfig
-from livepose.detect import Detection, DetectorModelMissing
-from livepose.detectors import make_detector
-from livepose.detect_coco import INPUT_SIZE, REG_MAX, NanoDetDetector, decode_gfl, nms
+from livepose.detect import Detection, DetectorModelMissing, make_detector
+from livepose.detect.base import nms
+from livepose.detect.nanodet import INPUT_SIZE, REG_MAX, NanoDetDetector, decode_gfl
 from test_detect import JHMDB, load_gt, read_rgb, score
 
 
@@ -85,7 +85,7 @@ def test_street_scene_finds_the_crowd_that_blazepose_misses(shared_data, nanodet
     """First frame of the OpenPose street video: about ten walkers; BlazePose's detector sees one."""
     import cv2
 
-    from livepose.detect import BlazePoseDetector
+    from livepose.detect.blazepose import BlazePoseDetector
 
     cap = cv2.VideoCapture(str(shared_data / "videos/openpose_video.avi"))
     ok, bgr = cap.read()
@@ -101,7 +101,8 @@ def test_street_scene_finds_the_crowd_that_blazepose_misses(shared_data, nanodet
 def test_cli_builds_the_chosen_detector(small_weights):
     import argparse
 
-    from livepose.commands.run import add_model_arguments, build_pipeline
+    from livepose.commands.options import add_model_arguments
+    from livepose.pipeline import build_pipeline
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)

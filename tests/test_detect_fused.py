@@ -15,8 +15,8 @@ import pytest
 
 from livepose.config import PipelineConfig
 from livepose.crop import box_iou
-from livepose.detectors import make_detector
-from livepose.detect_fused import FusedDetector
+from livepose.detect import make_detector
+from livepose.detect.fused import FusedDetector
 from test_detect import JHMDB, load_gt, read_rgb, score
 
 

@@ -21,7 +21,7 @@ CROWDS = ("coco_val2017/", "crowdpose/", "aic/")          # the images_gt subset
 
 @pytest.fixture(scope="module")
 def pipeline():
-    from livepose.detectors import make_detector
+    from livepose.detect import make_detector
 
     cfg = PipelineConfig()
     cfg = replace(cfg, track=replace(cfg.track, background_detect=False), smooth=replace(cfg.smooth, method="none"))

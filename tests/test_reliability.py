@@ -49,7 +49,7 @@ def test_crowd_is_capped(shared_data, small_weights):
     img = rgb(shared_data / "images/tfjs_three_people.jpg")
     cfg = replace(PipelineConfig(), detect=replace(DetectConfig(), max_people=2),
                   track=replace(TrackConfig(), min_hits=1))
-    from livepose.detect import BlazePoseDetector
+    from livepose.detect.blazepose import BlazePoseDetector
 
     pipe = make_pipeline(small_weights, cfg)
     found = len(BlazePoseDetector(DetectConfig())(img))

@@ -44,7 +44,7 @@ def test_walkers_keep_their_ids_in_a_real_street_clip(shared_data):
     person-frames with 6 or more drawn joints before, 145-158 (all with 6 or more) with the filter.
     """
     from livepose.config import RenderConfig
-    from livepose.detectors import make_detector
+    from livepose.detect import make_detector
     from livepose.sources import open_source
 
     cfg = replace(PipelineConfig(), detector="nanodet")

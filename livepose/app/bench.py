@@ -18,8 +18,7 @@ from pathlib import Path
 
 
 from livepose.commands.bench import measure_and_report, stats
-from livepose.commands.options import size_pair
-from livepose.commands.run import add_model_arguments
+from livepose.commands.options import add_model_arguments, size_pair
 from livepose.config import BenchConfig
 from livepose.data import data_root
 from livepose.tables import format_table

@@ -13,8 +13,9 @@ import signal
 
 from livepose.app.settings import AppSettings, load_settings, settings_path
 from livepose.cli import setup_logging
-from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.commands.options import add_model_arguments
 from livepose.config import SourceConfig
+from livepose.pipeline import load_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ class LivePipeline:
             self._pending_cfg = cfg
 
     def set_detector(self, name: str) -> None:
-        """Swap the person detector (one of ``detectors.DETECTORS``) before the next frame; tracks carry on."""
+        """Swap the person detector (one of ``livepose.detect.DETECTORS``) before the next frame; tracks carry on."""
         with self._lock:
             self._pending_detector = name
 

@@ -34,9 +34,10 @@ from tqdm import tqdm
 
 from livepose.atomic import write_atomic
 from livepose.commands.bench import VIDEO_SUFFIXES
-from livepose.commands.run import RunOutputs, add_model_arguments, build_pipeline, model_load_errors, track_source
+from livepose.commands.options import add_model_arguments
+from livepose.commands.run import RunOutputs, track_source
 from livepose.config import BatchConfig, SourceConfig
-from livepose.pipeline import Pipeline
+from livepose.pipeline import Pipeline, build_pipeline, model_load_errors
 from livepose.sources import natural_key, open_source
 from livepose.tables import format_table
 

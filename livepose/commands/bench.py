@@ -25,11 +25,11 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.commands.options import add_model_arguments
 from livepose.config import BenchConfig, RivalConfig, SourceConfig
 from livepose.data import ASSETS, data_root
-from livepose.detectors import make_detector
-from livepose.pipeline import STAGES
+from livepose.detect import make_detector
+from livepose.pipeline import STAGES, load_pipeline
 from livepose.sources import open_source
 from livepose.stopping import raise_if_requested
 from livepose.tables import format_table, write_json

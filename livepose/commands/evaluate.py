@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.commands.options import add_model_arguments
 from livepose.config import EvalConfig, RenderConfig, SmoothConfig
 from livepose.data import Dataset, data_root, load_dataset
 from livepose.metrics import (Instance, acceleration_error, acceleration_errors, body_size, jitter, lag_frames, oks,
                               oks_ap, paired_bootstrap_ci, pck, warnings_ignored)
+from livepose.pipeline import load_pipeline
 from livepose.skeleton import KEYPOINT_NAMES, NUM_KEYPOINTS
 from livepose.smooth import SmoothingBank, make_smoother
 from livepose.sources import Frame

@@ -11,97 +11,21 @@ import contextlib
 import itertools
 import logging
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
 
-from livepose.commands.options import add_runtime_arguments, size_pair
-from livepose.config import DecodeConfig, LiteConfig, PipelineConfig, RenderConfig, SmoothConfig, SourceConfig
-from livepose.detectors import DETECTORS, make_detector
-from livepose.estimate import PoseEstimator
-from livepose.nets.lite_cache import ExportFailed
-from livepose.nets.load import load_network
-from livepose.pipeline import FrameResult, Pipeline
-from livepose.quiet import native_chatter_filtered
+from livepose.commands.options import add_model_arguments
+from livepose.config import RenderConfig, SourceConfig
+from livepose.pipeline import FrameResult, Pipeline, load_pipeline
 from livepose.sources import FrameSource, ImageFolderSource, SourceError, open_source
 from livepose.stopping import raise_if_requested
 from livepose.writers import (CocoWriter, CsvWriter, JsonlWriter, VideoWriter, WriterError, check_outputs,
                               coco_images_path, partial_path, write_result)
 
 log = logging.getLogger(__name__)
-
-
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that builds a pipeline (run, bench, app)."""
-    p.add_argument("--model", default="default", help="'default' (shipped weights), a .npz file, a torch "
-                   "checkpoint (.pth/.pth.tar) or a name from `livepose weights list`")
-    p.add_argument("--input-size", type=size_pair,
-                   help="network input HxW, e.g. 256x192, multiples of 32 (default: the weights' own size)")
-    p.add_argument("--filter", choices=("kalman", "oneeuro", "none"), default=SmoothConfig.method,
-                   help=f"temporal smoothing of the keypoints (default {SmoothConfig.method})")
-    p.add_argument("--no-smooth", action="store_true", help="same as --filter none")
-    p.add_argument("--process-noise", type=float, default=SmoothConfig.process_noise,
-                   help="Kalman: white acceleration variance, (px/s^2)^2; higher follows faster "
-                        f"(default {SmoothConfig.process_noise:g})")
-    p.add_argument("--measurement-noise", type=float, default=SmoothConfig.measurement_noise,
-                   help="Kalman: keypoint noise std in px at score 1; higher smooths more "
-                        f"(default {SmoothConfig.measurement_noise:g})")
-    p.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x network cost)")
-    p.add_argument("--max-people", type=int, default=None, help="cap on people per frame")
-    p.add_argument("--detector", choices=DETECTORS, default=PipelineConfig.detector,
-                   help="multipose (default): MoveNet MultiPose, every person with their pose, up to 6 a view "
-                        "(a full view is searched again in halves); blazepose: fast, made for one prominent person; "
-                        "nanodet: COCO boxes, small people; fused: NanoDet and tiled BlazePose")
-    p.add_argument("--sync-detect", action="store_true",
-                   help="run the periodic newcomer search on the frame it serves instead of beside the frames")
-    add_runtime_arguments(p)
-
-
-def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
-    cfg = PipelineConfig()
-    smooth = replace(cfg.smooth, method="none" if args.no_smooth else args.filter,
-                     process_noise=args.process_noise, measurement_noise=args.measurement_noise)
-    detect = cfg.detect if args.max_people is None else replace(cfg.detect, max_people=args.max_people)
-    track = replace(cfg.track, background_detect=not args.sync_detect)
-    return replace(cfg, smooth=smooth, detect=detect, detector=args.detector, track=track,
-                   decode=replace(DecodeConfig(), flip_test=args.flip_test))
-
-
-def build_pipeline(args: argparse.Namespace, threads: int | None = None):
-    """Model + detector + pipeline from command-line options.
-
-    ``threads`` caps the LiteRT network's and the detectors' CPU threads, for processes that share a machine (batch
-    workers); None keeps each config's default.
-    """
-    cfg = pipeline_config(args)
-    lite_cfg = LiteConfig()
-    if threads is not None:   # every stage config with a thread count (the detectors'), and the LiteRT network's
-        cfg = replace(cfg, **{f.name: replace(getattr(cfg, f.name), num_threads=threads) for f in fields(cfg)
-                              if hasattr(getattr(cfg, f.name), "num_threads")})
-        lite_cfg = replace(lite_cfg, num_threads=threads)
-    net = load_network(args.model, input_size=args.input_size, batch_sizes=cfg.batch_sizes, runtime=args.runtime,
-                       precision=args.precision, lite_cfg=lite_cfg)
-    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
-
-
-def model_load_errors() -> tuple[type[Exception], ...]:
-    """What loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT
-    export): reported as one line, never a traceback."""
-    return OSError, ValueError, ExportFailed
-
-
-def load_pipeline(args: argparse.Namespace, prog: str):
-    """:func:`build_pipeline` for a command's entry point: missing, damaged or foreign weights (or a LiteRT export
-    of them that failed) are one line on stderr and ``None``, not a traceback, so every command that loads a model
-    fails the same clear way. LiteRT's start-up lines are left out unless ``--verbose``."""
-    try:
-        with native_chatter_filtered():
-            return build_pipeline(args)
-    except model_load_errors() as exc:      # named by its path when the loader's message does not say which file
-        print(f"{prog}: {exc}" if str(args.model) in str(exc) else f"{prog}: {args.model}: {exc}", file=sys.stderr)
-        return None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

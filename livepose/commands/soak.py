@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livepose.commands.run import add_model_arguments, load_pipeline
+from livepose.commands.options import add_model_arguments
 from livepose.config import SourceConfig
+from livepose.pipeline import load_pipeline
 from livepose.sources import open_source
 
 

@@ -1,16 +1,17 @@
 """The person-detector factory: one name (``PipelineConfig.detector``) -> a configured detector.
 
-Apart from ``detect.py`` (the shared types and BlazePose), which every detector module imports: a factory there
-would have to import them back, the cycle this module removes.
+It sits above the detector modules it imports; they import ``base`` (and each other) by module path, never the
+factory or a name from the package's ``__init__``, so nothing imports it back.
 """
 
 from __future__ import annotations
 
 from livepose.config import PipelineConfig
-from livepose.detect import BlazePoseDetector, PersonDetector
-from livepose.detect_coco import NanoDetDetector
-from livepose.detect_fused import FusedDetector
-from livepose.detect_multi import MultiPoseDetector
+from livepose.detect.base import PersonDetector
+from livepose.detect.blazepose import BlazePoseDetector
+from livepose.detect.fused import FusedDetector
+from livepose.detect.multipose import MultiPoseDetector
+from livepose.detect.nanodet import NanoDetDetector
 
 DETECTORS = ("multipose", "blazepose", "nanodet", "fused")
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from livepose.config import PipelineConfig
 from livepose.crop import box_iou
-from livepose.detect import BlazePoseDetector, Detection
-from livepose.detect_coco import NanoDetDetector
+from livepose.detect.base import Detection
+from livepose.detect.blazepose import BlazePoseDetector
+from livepose.detect.nanodet import NanoDetDetector
 
 
 class FusedDetector:

@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 
 from livepose.config import CocoDetectConfig
-from livepose.crop import box_iou
-from livepose.detect import Detection, _open_interpreter, to_rgb_uint8
+from livepose.detect.base import Detection, nms, open_interpreter, to_rgb_uint8
 
 #: The fixed network (NanoDet's config of the converted model); not user settings.
 INPUT_SIZE = 416
@@ -30,18 +29,7 @@ NUM_CLASSES = 80
 PERSON = 0                            # COCO class index
 MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "nanodet_coco_416.tflite"
-
-
-def nms(boxes_xywh: np.ndarray, scores: np.ndarray, iou_threshold: float, max_out: int) -> np.ndarray:
-    """Indices kept by greedy non-max suppression, best score first."""
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    while len(order) and len(keep) < max_out:
-        best = order[0]
-        keep.append(int(best))
-        order = order[1:][box_iou(boxes_xywh[best], boxes_xywh[order[1:]])[0] <= iou_threshold]
-    return np.asarray(keep, int)
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "nanodet_coco_416.tflite"
 
 
 def decode_gfl(scores: np.ndarray, regression: np.ndarray, stride: int, min_score: float
@@ -64,7 +52,7 @@ class NanoDetDetector:
     def __init__(self, cfg: CocoDetectConfig = CocoDetectConfig()) -> None:
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        self._interp = _open_interpreter(path, cfg.num_threads, f"NanoDet model not found at {path}: it ships in "
+        self._interp = open_interpreter(path, cfg.num_threads, f"NanoDet model not found at {path}: it ships in "
                                          "assets/ (scripts/convert_nanodet.py rebuilds it)")
         inp = self._interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, 3, INPUT_SIZE, INPUT_SIZE):

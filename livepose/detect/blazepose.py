@@ -8,24 +8,20 @@ and derive an axis-aligned person box from that rotated body square. That box ha
 for someone seen side-on and too narrow for someone with arms out, so by default it is then tightened to the
 person's silhouette from mediapipe's selfie segmentation model (also in the wheel), run on the body square.
 
-Any callable with the ``PersonDetector`` signature can replace it in the pipeline.
+Any callable with the ``PersonDetector`` signature (``livepose.detect.base``) can replace it in the pipeline.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from livepose.config import DetectConfig
 from livepose.crop import box_iou
-
-log = logging.getLogger(__name__)
+from livepose.detect.base import Detection, DetectorModelMissing, open_interpreter, to_rgb_uint8
 
 #: Where the models live inside the mediapipe package.
 MODEL_SUBPATH = ("modules", "pose_detection", "pose_detection.tflite")
@@ -41,38 +37,6 @@ ANCHOR_OFFSET = 0.5
 NUM_ANCHORS = 2254
 NUM_ALIGNMENT_POINTS = 4
 SCORE_CLIP = 100.0                   # raw logits are clipped to +-this before the sigmoid
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One person: an axis-aligned box for the top-down crop, plus (BlazePose) mediapipe's rotated body ROI.
-
-    ``keypoints`` are the four alignment points in image pixels (mid-hip, full-body size/rotation point,
-    mid-shoulder, upper-body size/rotation point). ``roi_angle`` is in degrees: passed as ``rotation_deg``
-    to ``crop.affine_matrix`` it turns the crop so that the hip -> kp1 vector points up.
-    """
-
-    box_xywh: np.ndarray        # (4,) person box, pixels
-    score: float
-    # BlazePose only (None from box detectors):
-    keypoints: np.ndarray | None = None      # (4, 2) pixels
-    roi_centre: np.ndarray | None = None     # (2,) pixels, = keypoints[0]
-    roi_size: float | None = None            # side of the square body ROI, pixels (2 |kp1 - kp0|)
-    roi_angle: float | None = None           # degrees
-    face_box_xywh: np.ndarray | None = None  # (4,) the raw detector box, pixels
-    # pose detectors only (MoveNet MultiPose): the detector's own COCO-17 keypoints, x, y, score; the pipeline
-    # compares them with a track's to tell whether a detection is that track's person before it crops anything
-    pose: np.ndarray | None = None           # (17, 3) pixels and [0, 1] scores
-
-
-class PersonDetector(Protocol):
-    """Anything that finds people in an RGB uint8 frame."""
-
-    def __call__(self, image_rgb: np.ndarray) -> list[Detection]: ...
-
-
-class DetectorModelMissing(FileNotFoundError):
-    """The BlazePose detector model cannot be found (mediapipe not installed, or a wrong path)."""
 
 
 def default_model_path(subpath: tuple[str, ...] = MODEL_SUBPATH) -> Path:
@@ -106,24 +70,6 @@ def ssd_anchors() -> np.ndarray:
     anchors = np.concatenate(centres).astype(np.float32)
     assert len(anchors) == NUM_ANCHORS, len(anchors)
     return anchors
-
-
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Grey (HxW or HxWx1) and RGBA become RGB; anything else but HxWx3 uint8 is refused."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TypeError(f"detector input must be uint8 (0-255), got {image.dtype}")
-    if image.ndim < 2 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"detector input must be a non-empty HxW(xC) image, got shape {image.shape}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"detector input must be HxW grey, HxWx3 RGB or HxWx4 RGBA, got shape {image.shape}")
-    return image
 
 
 def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -241,7 +187,7 @@ class SilhouetteRefiner:
     def __init__(self, cfg: DetectConfig) -> None:
         self.cfg = cfg
         path = default_model_path(SEGMENTER_SUBPATH)
-        self._interp = _open_interpreter(
+        self._interp = open_interpreter(
             path, cfg.num_threads, f"selfie segmentation model not found at {path}; it ships in the mediapipe "
             "wheel (pip install -r requirements.txt), or set DetectConfig.refine_boxes=False")
         self._input_index = self._interp.get_input_details()[0]["index"]
@@ -280,29 +226,13 @@ def tile_regions(image_hw: tuple[int, int], tiles: int, overlap: float) -> list[
     return regions
 
 
-def _open_interpreter(model_path: Path, num_threads: int, missing: str):
-    """A detector's LiteRT interpreter (XNNPACK by default; TensorFlow's copy when ai-edge-litert is not installed),
-    tensors allocated; ``missing`` says where the file comes from when it is not there."""
-    if not model_path.is_file():
-        raise DetectorModelMissing(missing)
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
-        log.info("ai-edge-litert not installed; using tf.lite.Interpreter")
-    interp = Interpreter(model_path=str(model_path), num_threads=num_threads)
-    interp.allocate_tensors()
-    return interp
-
-
 class BlazePoseDetector:
     """The BlazePose person detector (mediapipe's pose_detection.tflite) behind the ``PersonDetector`` call."""
 
     def __init__(self, cfg: DetectConfig = DetectConfig()):
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else default_model_path()
-        self._interp = _open_interpreter(
+        self._interp = open_interpreter(
             path, cfg.num_threads, f"BlazePose detector model not found at {path}: it ships in the mediapipe wheel "
             "(pip install -r requirements.txt) or set DetectConfig.model_path")
         inp = self._interp.get_input_details()[0]
@@ -347,6 +277,5 @@ class BlazePoseDetector:
             boxes_xyxy = self._refine(image, centres, sides, boxes_xyxy)
         person = clip_xyxy_to_xywh(boxes_xyxy, hw)
         face = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], roi_centre=centres[i],
-                          roi_size=float(sides[i]), roi_angle=float(angles[i]), face_box_xywh=face[i])
+        return [Detection(box_xywh=person[i], score=float(scores[i]), keypoints=points[i], face_box_xywh=face[i])
                 for i in range(len(scores))]

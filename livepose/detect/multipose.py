@@ -23,14 +23,13 @@ import cv2
 import numpy as np
 
 from livepose.config import MultiDetectConfig
-from livepose.detect import Detection, _open_interpreter, to_rgb_uint8
-from livepose.detect_coco import nms
+from livepose.detect.base import Detection, nms, open_interpreter, to_rgb_uint8
 
 #: The fixed network; not user settings.
 MAX_PER_VIEW = 6
 NUM_JOINTS = 17
 BOX_START = 3 * NUM_JOINTS            # (ymin, xmin, ymax, xmax, score) follow the keypoints
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "movenet_multipose_320.tflite"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "movenet_multipose_320.tflite"
 
 
 def letterbox_square(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
@@ -84,7 +83,7 @@ class MultiPoseDetector:
     def __init__(self, cfg: MultiDetectConfig = MultiDetectConfig()) -> None:
         self.cfg = cfg
         path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        self._interp = _open_interpreter(path, cfg.num_threads, f"MultiPose model not found at {path}: it ships in "
+        self._interp = open_interpreter(path, cfg.num_threads, f"MultiPose model not found at {path}: it ships in "
                                          "assets/ (scripts/convert_nanodet.py rebuilds it)")
         inp = self._interp.get_input_details()[0]
         shape = tuple(int(v) for v in inp["shape"])
