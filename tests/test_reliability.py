@@ -22,7 +22,7 @@ from livepose.sources import Frame
 
 ROOT = Path(__file__).resolve().parents[1]
 # Random weights pose everyone at scores near 0.05, a phantom to the person filter: tests of plumbing with them
-# switch it off, as every other threshold (tests/test_app.py does the same).
+# switch it off, as every other threshold (tests/app/test_app.py does the same).
 NO_PERSON_FILTER = replace(TrackConfig(), min_person_joints=0, min_track_score=0.0)
 
 

@@ -24,7 +24,7 @@ import pytest
 from livepose.commands.batch import BatchError, collect_clips, local_cores, thread_env
 from livepose.cli import main as cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SQUATS = "sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4"   # 65 frames, one person
 STREET = "videos/mmpose_demo_street.mp4"                           # 5 frames, a street of people
 LONG = "sequences_pseudo_gt/kalman_jannabi_clip/jannabi_clip.mp4"   # 923 frames: its first 30 are copied

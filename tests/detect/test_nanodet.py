@@ -1,6 +1,6 @@
 """NanoDet (COCO 'person') detector: box decoding on synthetic outputs, recall on real GT images, clean scenes.
 
-Measured on the same "visible people" as tests/test_detect.py (score threshold 0.3, whole frame): images_gt
+Measured on the same "visible people" as tests/detect/test_blazepose.py (score threshold 0.3, whole frame): images_gt
 recall at IoU 0.5 0.79 (BlazePose: 0.47, 0.76 with 2x2 tiles), mean IoU 0.82; squats clip 1.00 / 0.91; JHMDB
 clip 0.78 / 0.71 (its GT boxes leave the head out, so a whole-person box scores low IoU there). The two people
 it misses at any threshold in images_gt are Human3.6M frames whose GT boxes are padded squares (best IoU 0.32
@@ -16,7 +16,7 @@ from livepose.config import CocoDetectConfig, PipelineConfig
 from livepose.detect import Detection, DetectorModelMissing, make_detector
 from livepose.detect.base import nms
 from livepose.detect.nanodet import INPUT_SIZE, REG_MAX, NanoDetDetector, decode_gfl
-from test_detect import JHMDB, load_gt, read_rgb, score
+from test_blazepose import JHMDB, load_gt, read_rgb, score
 
 
 @pytest.fixture(scope="module")

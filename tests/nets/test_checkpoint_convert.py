@@ -1,7 +1,7 @@
 """State dict -> Keras: the architecture is inferred from the keys, and every mismatch is named.
 
 State dicts here are numpy arrays in PyTorch layout, derived from the Keras model's own expectations, so
-these tests need no torch; the numerical parity with PyTorch is in test_weights_parity.py.
+these tests need no torch; the numerical parity with PyTorch is in test_checkpoint_parity.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 from livepose.data import load_pose17, read_rgb
 from livepose.train.data import AugmentConfig, Sample, make_example
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """NanoDet + tiled BlazePose: the detector that meets the recall goal on the group photos of images_gt.
 
-Measured (IoU 0.5, the visible people of tests/test_detect.py): images_gt recall 0.91 (31 of 34; NanoDet alone
+Measured (IoU 0.5, the visible people of tests/detect/test_blazepose.py): images_gt recall 0.91 (31 of 34; NanoDet alone
 0.79, tiled BlazePose 0.76); the two it misses are the Human3.6M people whose GT boxes are padded squares
 (best IoU of any detector 0.32 and 0.36), so 32 of 34 is the ceiling at IoU 0.5. JHMDB clip 0.80, whose GT
 boxes leave the head out.
@@ -17,7 +17,7 @@ from livepose.config import PipelineConfig
 from livepose.crop import box_iou
 from livepose.detect import make_detector
 from livepose.detect.fused import FusedDetector
-from test_detect import JHMDB, load_gt, read_rgb, score
+from test_blazepose import JHMDB, load_gt, read_rgb, score
 
 
 @pytest.fixture(scope="module")

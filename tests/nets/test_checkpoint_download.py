@@ -203,7 +203,7 @@ def test_read_only_cache_falls_back_to_temp(tmp_path, monkeypatch, caplog, how):
 def test_fetch_convert_and_reuse(tmp_path, monkeypatch, capsys):
     """A registry entry is downloaded once, converted once, then served from the Keras cache."""
     torch = pytest.importorskip("torch", reason="PyTorch is needed to write a genuine checkpoint")
-    from test_weights_parity import PoseResNet
+    from test_checkpoint_parity import PoseResNet
 
     from livepose.nets.checkpoints.convert import load_model
 

@@ -36,7 +36,7 @@ from livepose.skeleton import LIMBS, track_colour  # noqa: E402
 from livepose.sources import open_source  # noqa: E402
 from livepose.writers import partial_path, read_jsonl  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SQUATS = "sequences_pseudo_gt/tfjs_pose_squats/pose_squats.mp4"   # white background: skeleton colours stand out
 COLOUR_TOLERANCE = 90        # RGB distance to the track colour that counts as "drawn here"
 FAR_PX = 14                  # widget px from any drawn joint/limb/label that counts as "elsewhere"

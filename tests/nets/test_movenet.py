@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THUNDER = ROOT / "assets" / "movenet_thunder.tflite"
 BACKBONE = ROOT / "assets" / "movenet_thunder_backbone.npz"
 
