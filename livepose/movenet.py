@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from livepose.data import ASSETS
@@ -108,7 +109,6 @@ class MoveNetThunder:
         return np.stack([yxs[:, 1] * INPUT_SIZE, yxs[:, 0] * INPUT_SIZE, yxs[:, 2]], axis=1).astype(np.float32)
 
     def __call__(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray, padding: float = MOVENET_PADDING) -> np.ndarray:
-        import cv2
 
         centres, sides = square_regions(boxes_xywh, padding)
         out = np.zeros((len(centres), NUM_KEYPOINTS, 3), np.float32)

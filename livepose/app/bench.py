@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 
 from livepose.commands.bench import measure_and_report, stats
 from livepose.commands.options import add_model_arguments, size_pair
@@ -30,7 +31,6 @@ DEFAULT_VIDEO = "videos/mmpose_body3d_demo.mp4"   # one person walking in a stud
 
 def resized_copy(src: Path, dst: Path, size: tuple[int, int]) -> float:
     """Centre-crop ``src`` to the aspect of ``size`` (w, h), scale it, write ``dst``; returns its fps."""
-    import cv2
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():

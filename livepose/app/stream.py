@@ -16,6 +16,8 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from livepose.app.jitter_panel import PoseSample
 from livepose.config import AppConfig, SmoothConfig
+from livepose.quiet import native_chatter_filtered
+from livepose.track import Tracker
 
 
 class LivePipeline:
@@ -59,8 +61,6 @@ class LivePipeline:
         if cfg is not None:
             self.pipeline.set_smoothing(cfg)
         if detector is not None:
-            from livepose.quiet import native_chatter_filtered
-
             with native_chatter_filtered():
                 self.pipeline.set_detector(detector)
 
@@ -75,7 +75,6 @@ class LivePipeline:
         """A new source, a seek or a loop starts a new pass: its people are numbered from 0 again, as on the first
         pass. Pipeline.reset keeps the tracker counting so that no id of one stream is ever reused; for the app each
         pass is a stream, so the tracks, the filters (keyed by id) and the numbering all start afresh."""
-        from livepose.track import Tracker
 
         self.pipeline.reset()
         self.pipeline.tracker = Tracker(self.pipeline.tracker.cfg)

@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # TensorFlow and the teachers load with these (seconds): not for `livepose train --help`
     from livepose.train.labels import build_samples
     from livepose.train.loop import export, latest, train
 
@@ -61,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
 def report_accuracy(weights: Path, data_root: Path, spec: dict) -> int:
     """After a run (finished or stopped by its budget): PCK on images_gt and on the held-out end of the pool,
     with GT boxes, so every run ends with the figures its ship rule needs."""
-    from livepose.cli import main as cli
+    from livepose.cli import main as cli   # the `eval` command as a user runs it; cli imports this package lazily
 
     sets = [[str(data_root / "images_gt" / "annotations.pose17.json")]]
     if spec.get("holdout_last"):

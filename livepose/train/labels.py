@@ -22,6 +22,7 @@ from livepose.atomic import write_atomic
 from livepose.data import keypoint_box, load_pose17, read_rgb
 from livepose.stopping import raise_if_requested
 from livepose.train.data import Sample
+from livepose.train.teacher import TEACHERS, merge_with_gt
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ _teacher = None
 def _label_one(job: tuple[str, Job]) -> list | None:
     """Worker: teacher keypoints (17, 3) for one image file or decoded frame."""
     global _teacher
-    from livepose.train.teacher import TEACHERS
 
     name, (key, frame, box) = job
     if _teacher is None:
@@ -129,7 +129,6 @@ def _teacher_only(kps: list | None, min_score: float) -> np.ndarray | None:
 
 def build_samples(data_root: Path, spec: dict, cache: Path, repos: Path | None = None) -> list[Sample]:
     """Samples from the ``data`` section of a training config (paths relative to ``data_root``)."""
-    from livepose.train.teacher import merge_with_gt
 
     teacher = spec.get("teacher", "movenet")
     min_score = spec.get("teacher_min_score", 0.3)

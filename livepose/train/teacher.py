@@ -26,7 +26,7 @@ class BlazePoseTeacher:
     """MediaPipe Pose in static-image mode, mapped to COCO-17. Model complexity 1 is the one that works offline."""
 
     def __init__(self, min_detection_confidence: float = 0.3) -> None:
-        import mediapipe as mp
+        import mediapipe as mp  # heavy (its graphs and runtime): only when this teacher labels
 
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=True, model_complexity=1, min_detection_confidence=min_detection_confidence
