@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -91,3 +91,12 @@ def open_interpreter(model_path: Path, num_threads: int, missing: str):
     interp = Interpreter(model_path=str(model_path), num_threads=num_threads)
     interp.allocate_tensors()
     return interp
+
+
+def open_shipped_model(model_path: str | None, shipped: Path, num_threads: int, name: str) -> tuple[Path, Any, dict]:
+    """A converted detector that ships in assets/ (or the file the config names): its path, interpreter and the
+    details of its one input, whose shape each detector checks."""
+    path = Path(model_path) if model_path else shipped
+    interp = open_interpreter(path, num_threads, f"{name} model not found at {path}: it ships in assets/ "
+                                                 "(scripts/convert_nanodet.py rebuilds it)")
+    return path, interp, interp.get_input_details()[0]

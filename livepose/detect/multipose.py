@@ -17,19 +17,18 @@ half's boxes that reach the line it was cut along are left to the other views.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from livepose.config import MultiDetectConfig
-from livepose.detect.base import Detection, nms, open_interpreter, to_rgb_uint8
+from livepose.data import ASSETS
+from livepose.detect.base import Detection, nms, open_shipped_model, to_rgb_uint8
 
 #: The fixed network; not user settings.
 MAX_PER_VIEW = 6
 NUM_JOINTS = 17
 BOX_START = 3 * NUM_JOINTS            # (ymin, xmin, ymax, xmax, score) follow the keypoints
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "movenet_multipose_320.tflite"
+DEFAULT_MODEL = ASSETS / "movenet_multipose_320.tflite"
 
 
 def letterbox_square(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
@@ -82,10 +81,7 @@ class MultiPoseDetector:
 
     def __init__(self, cfg: MultiDetectConfig = MultiDetectConfig()) -> None:
         self.cfg = cfg
-        path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        self._interp = open_interpreter(path, cfg.num_threads, f"MultiPose model not found at {path}: it ships in "
-                                         "assets/ (scripts/convert_nanodet.py rebuilds it)")
-        inp = self._interp.get_input_details()[0]
+        path, self._interp, inp = open_shipped_model(cfg.model_path, DEFAULT_MODEL, cfg.num_threads, "MultiPose")
         shape = tuple(int(v) for v in inp["shape"])
         if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3:
             raise ValueError(f"{path}: expected a fixed 1xNxNx3 input, got {shape}")

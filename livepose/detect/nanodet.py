@@ -13,13 +13,12 @@ suppressed by NMS and scaled back to the frame.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from livepose.config import CocoDetectConfig
-from livepose.detect.base import Detection, nms, open_interpreter, to_rgb_uint8
+from livepose.data import ASSETS
+from livepose.detect.base import Detection, nms, open_shipped_model, to_rgb_uint8
 
 #: The fixed network (NanoDet's config of the converted model); not user settings.
 INPUT_SIZE = 416
@@ -29,7 +28,7 @@ NUM_CLASSES = 80
 PERSON = 0                            # COCO class index
 MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "nanodet_coco_416.tflite"
+DEFAULT_MODEL = ASSETS / "nanodet_coco_416.tflite"
 
 
 def decode_gfl(scores: np.ndarray, regression: np.ndarray, stride: int, min_score: float
@@ -51,10 +50,7 @@ class NanoDetDetector:
 
     def __init__(self, cfg: CocoDetectConfig = CocoDetectConfig()) -> None:
         self.cfg = cfg
-        path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
-        self._interp = open_interpreter(path, cfg.num_threads, f"NanoDet model not found at {path}: it ships in "
-                                         "assets/ (scripts/convert_nanodet.py rebuilds it)")
-        inp = self._interp.get_input_details()[0]
+        path, self._interp, inp = open_shipped_model(cfg.model_path, DEFAULT_MODEL, cfg.num_threads, "NanoDet")
         if tuple(inp["shape"]) != (1, 3, INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"{path}: expected a 1x3x{INPUT_SIZE}x{INPUT_SIZE} input, got {tuple(inp['shape'])}")
         self._input_index = inp["index"]
