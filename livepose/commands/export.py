@@ -9,8 +9,10 @@ from pathlib import Path
 
 from livepose.commands.options import size_pair
 from livepose.config import LiteConfig
+from livepose.nets.checkpoints.download import DownloadError
 from livepose.nets.export import export
-from livepose.nets.lite_cache import PRECISIONS, choose_precision, lite_dir, require_npz
+from livepose.nets.lite_cache import PRECISIONS, choose_precision, lite_dir
+from livepose.nets.load import lite_weights
 from livepose.nets.weights import resolve
 
 
@@ -20,7 +22,8 @@ def _parse_list(text: str, cast: type = str) -> tuple:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = LiteConfig()
-    p.add_argument("--model", default="default", help="'default' (shipped weights) or a .npz weights file")
+    p.add_argument("--model", default="default", help="'default' (shipped weights), a .npz weights file, or a "
+                   "checkpoint (torch file, .weights.h5, registry name), converted to .npz once")
     p.add_argument("--precision", default=",".join(d.precisions), help="comma-separated: " + ",".join(PRECISIONS))
     p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="fixed batch sizes, e.g. 1,2,4")
     p.add_argument("--input-size", type=size_pair,
@@ -47,10 +50,10 @@ def main(args: argparse.Namespace) -> int:
                   calibration_crops=args.calibration_crops, bench_runs=args.bench_runs)
     size = args.input_size
     try:
-        ref = require_npz(resolve(args.model))
+        ref = lite_weights(resolve(args.model))
         out_dir = args.out_dir or lite_dir(ref, size)
         manifest = export(ref, out_dir, size, cfg, args.data)
-    except (OSError, ValueError) as exc:     # missing, damaged or foreign weights; no calibration data for int8
+    except (OSError, ValueError, DownloadError) as exc:   # bad weights, an unfetchable checkpoint, no int8 data
         print(f"livepose export: {exc}", file=sys.stderr)
         return 2
     print(f"{out_dir}  (input {manifest['input_size'][0]}x{manifest['input_size'][1]}; ms per crop, "

@@ -33,9 +33,9 @@ from livepose.data import load_pose17, read_rgb
 from livepose.estimate import PoseEstimator
 from livepose.metrics import pck
 from livepose.nets.keras_net import IMAGENET_MEAN, IMAGENET_STD
-from livepose.nets.lite_cache import CALIBRATION_POOL, MANIFEST, PRECISIONS, read_manifest, require_npz
+from livepose.nets.lite_cache import CALIBRATION_POOL, MANIFEST, PRECISIONS, read_manifest
 from livepose.nets.lite_net import LiteNet
-from livepose.nets.load import load_keras
+from livepose.nets.load import lite_weights, load_keras
 from livepose.nets.protocol import PoseNetwork
 from livepose.nets.weights import WeightsRef, resolve
 
@@ -226,9 +226,10 @@ def export(weights: str | Path | WeightsRef, out_dir: Path, input_size: tuple[in
            cfg: LiteConfig = LiteConfig(), data_root: Path | None = None) -> dict:
     """Convert, check and time ``cfg.precisions`` x ``cfg.batch_sizes``; returns (and writes) the manifest.
 
-    Variants already in ``out_dir``'s manifest are kept, so asking for int8 later does not redo fp32.
+    Variants already in ``out_dir``'s manifest are kept, so asking for int8 later does not redo fp32. A checkpoint
+    is exported from its cached ``.npz`` conversion (:func:`livepose.nets.load.lite_weights`).
     """
-    ref = require_npz(resolve(weights))
+    ref = lite_weights(resolve(weights))
     data_root = Path(data_root or default_data_root())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

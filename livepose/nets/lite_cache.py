@@ -1,5 +1,8 @@
 """Where LiteRT exports live and which one to run: one folder per weights file (by sha256) and input size.
 
+LiteRT exports from ``.npz`` weights; a checkpoint (torch file, ``.weights.h5``, registry name) is first converted
+into one, kept under ``<cache>/converted`` (:func:`converted_path`), and from then on is an ``.npz`` like any other.
+
 Only the first run exports (in a child process, :func:`export_in_child`); the precision is then chosen from the
 export's manifest: the fastest variant whose measured PCK@0.2 loss against the Keras model is within
 ``LiteConfig.max_pck_loss``. No TensorFlow here: a cached export runs without it.
@@ -7,6 +10,7 @@ export's manifest: the fastest variant whose measured PCK@0.2 loss against the K
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,7 +18,9 @@ from pathlib import Path
 
 from livepose.config import LiteConfig
 from livepose.data import cache_dir, data_root
-from livepose.nets.weights import WeightsRef
+from livepose.hashing import sha256_file
+from livepose.nets.checkpoints import registry
+from livepose.nets.weights import KERAS_SUFFIX, WeightsRef
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 MANIFEST = "manifest.json"
@@ -22,6 +28,8 @@ MANIFEST = "manifest.json"
 SHA_PREFIX = 16
 #: real person crops that calibrate int8 (LSPet, disjoint from the evaluation sets), relative to the data root
 CALIBRATION_POOL = Path("train_pool") / "lspet" / "annotations.pose17.json"
+#: the cache folder of checkpoints converted to ``.npz`` for LiteRT
+CONVERTED = "converted"
 
 
 class ExportFailed(RuntimeError):
@@ -29,11 +37,37 @@ class ExportFailed(RuntimeError):
 
 
 def require_npz(ref: WeightsRef) -> WeightsRef:
-    """``ref`` itself if LiteRT can export it (an ``.npz`` file), else a ValueError that says what to do."""
+    """``ref`` itself if LiteRT can export it (an ``.npz`` file), else a ValueError: a checkpoint must be converted
+    first (:func:`livepose.nets.load.lite_weights` does it once and caches the ``.npz``)."""
     if ref.kind != "npz":
-        raise ValueError(f"the LiteRT runtime exports from an .npz weights file, got {ref.spec!r}; "
-                         f"use --runtime keras for torch checkpoints and registry names")
+        raise ValueError(f"the LiteRT exporter works from an .npz weights file, got the {ref.kind} {ref.spec!r}; "
+                         f"convert it first with livepose.nets.load.lite_weights")
     return ref
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    """One hash per file version and process: 'auto' and the load that follows both need a checkpoint's key."""
+    return sha256_file(path)
+
+
+def converted_path(ref: WeightsRef) -> Path:
+    """<cache>/converted/<name>-<sha256 prefix>.npz: where checkpoint ``ref`` is kept as an ``.npz`` for LiteRT.
+
+    A registry name is keyed by its published sha256 prefix; a file by its own bytes, so a checkpoint that
+    changes is converted afresh rather than served stale. Numpy and hashing only: no TensorFlow here.
+    """
+    if ref.kind == "npz":
+        raise ValueError(f"{ref.spec} is an .npz already; only checkpoints are converted")
+    if ref.kind == "registry":
+        ckpt = registry.get(ref.spec)
+        key = f"{ckpt.name}-{ckpt.sha256_prefix}"
+    else:
+        name = ref.path.name
+        name = name.removesuffix(KERAS_SUFFIX) if ref.kind == "keras" else registry.strip_sha_suffix(name)
+        stat = ref.path.stat()
+        key = f"{name}-{_sha256_of(ref.path.resolve(), stat.st_size, stat.st_mtime_ns)[:SHA_PREFIX]}"
+    return cache_dir() / CONVERTED / f"{key}.npz"
 
 
 def has_calibration_data(root: Path | None = None) -> bool:
@@ -43,7 +77,8 @@ def has_calibration_data(root: Path | None = None) -> bool:
 
 def lite_dir(ref: WeightsRef, input_size: tuple[int, int] | None = None) -> Path:
     """<cache>/lite/<weights sha256, 16 hex>/<HxW>: one export per weights file and input size."""
-    h, w = input_size or require_npz(ref).meta["input_size"]
+    require_npz(ref)
+    h, w = input_size or ref.meta["input_size"]
     return cache_dir() / "lite" / ref.sha256[:SHA_PREFIX] / f"{h}x{w}"
 
 

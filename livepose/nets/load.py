@@ -1,7 +1,8 @@
 """A resolved weights reference + a runtime -> a network behind one small protocol (:class:`PoseNetwork`).
 
 Keras (TensorFlow) and LiteRT networks answer the same calls, so the estimator, the exporter's accuracy check and
-the benchmark never ask which one they hold. TensorFlow is imported only when the Keras runtime is chosen.
+the benchmark never ask which one they hold. TensorFlow is imported only when the Keras runtime is chosen, or
+once, when LiteRT first meets a checkpoint and converts it to the ``.npz`` its exporter reads (:func:`lite_weights`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from livepose.config import LiteConfig
-from livepose.nets.lite_cache import (PRECISIONS, choose_precision, export_in_child, has_calibration_data, lite_dir,
-                                      read_manifest, require_npz)
+from livepose.nets.lite_cache import (PRECISIONS, choose_precision, converted_path, export_in_child,
+                                      has_calibration_data, lite_dir, read_manifest)
 from livepose.nets.lite_net import LiteNet
 from livepose.nets.protocol import PoseNetwork
 from livepose.nets.weights import WeightsRef, resolve
@@ -26,20 +27,44 @@ RUNTIMES = ("auto", "keras", "litert")
 KERAS_BATCH_SIZES = (1, 2, 4, 8)
 
 
+def lite_weights(ref: WeightsRef, convert: bool = True) -> WeightsRef | None:
+    """The ``.npz`` reference LiteRT exports from: ``ref`` itself, or the cached conversion of a checkpoint.
+
+    A checkpoint (torch file, ``.weights.h5``, registry name) is converted once, with the same converter the Keras
+    runtime uses, into ``<cache>/converted``; later starts find it there without TensorFlow. With ``convert=False``
+    (what 'auto' asks) a checkpoint not converted yet gives None instead.
+    """
+    if ref.kind == "npz":
+        return ref
+    path = converted_path(ref)
+    if not path.exists():
+        if not convert:
+            return None
+        # the converter builds a Keras model (TensorFlow: seconds, hundreds of MB), so it is imported only here,
+        # on a checkpoint's first LiteRT use, and never on the LiteRT path of later starts
+        from livepose.nets.checkpoints.convert import save_npz
+
+        log.info("converting %s to %s for LiteRT (once)", ref.spec, path)
+        save_npz(ref.path if ref.path is not None else ref.spec, path)
+    return resolve(path)
+
+
 def resolve_runtime(runtime: str, ref: WeightsRef, input_size: tuple[int, int] | None = None,
                     precision: str = LiteConfig.precision) -> str:
     """'auto' -> 'litert' where a LiteRT export of these weights is already cached, else 'keras'.
 
     An export takes a minute or more on 2 cores: too long to start silently when a window opens, so 'auto'
-    never exports; `livepose export` (or ``--runtime litert``) does it once, and 'auto' uses it from then on.
+    never exports (nor converts a checkpoint to ``.npz``); `livepose export` (or ``--runtime litert``) does it
+    once, and 'auto' uses it from then on.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime != "auto":
         return runtime
-    if ref.kind != "npz" or importlib.util.find_spec("ai_edge_litert") is None:   # checkpoints: Keras only
+    if importlib.util.find_spec("ai_edge_litert") is None:
         return "keras"
-    variants = read_manifest(lite_dir(ref, input_size))["variants"]
+    npz = lite_weights(ref, convert=False)
+    variants = read_manifest(lite_dir(npz, input_size))["variants"] if npz is not None else {}
     if variants if precision == "auto" else precision in variants:
         return "litert"
     log.info("running on Keras; `livepose export --model %s --precision %s` once makes the LiteRT runtime "
@@ -50,11 +75,15 @@ def resolve_runtime(runtime: str, ref: WeightsRef, input_size: tuple[int, int] |
 
 def load_lite(model: str | os.PathLike | WeightsRef, input_size: tuple[int, int] | None = None,
               precision: str = "auto", cfg: LiteConfig = LiteConfig()) -> LiteNet:
-    """A LiteNet for an ``.npz`` file, exporting into the cache (in a child process) on first use."""
+    """A LiteNet for any weights, exporting into the cache (in a child process) on first use.
+
+    A checkpoint is converted to an ``.npz`` first (:func:`lite_weights`), once.
+    """
     ref = resolve(model)
     if precision != "auto" and precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
-    out_dir = lite_dir(require_npz(ref), input_size)
+    ref = lite_weights(ref)
+    out_dir = lite_dir(ref, input_size)
     manifest = read_manifest(out_dir)
     if precision == "auto":   # choose among what `livepose export` made; export a first pair only if none
         wanted = () if manifest["variants"] else cfg.auto_precisions

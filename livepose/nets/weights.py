@@ -58,8 +58,9 @@ def shipped_path(name: str = "default") -> Path:
 class WeightsRef:
     """One resolved ``--model`` value: what to build and from which file.
 
-    ``meta`` and ``sha256`` are set for ``.npz`` files only (the kinds LiteRT can export); ``path`` is None for a
-    registry name, which :mod:`livepose.nets.checkpoints` fetches and converts on first use.
+    ``meta`` and ``sha256`` are set for ``.npz`` files only (what LiteRT exports from; a checkpoint gets there
+    through :func:`livepose.nets.load.lite_weights`); ``path`` is None for a registry name, which
+    :mod:`livepose.nets.checkpoints` fetches and converts on first use.
     """
 
     spec: str

@@ -168,7 +168,8 @@ def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_pat
         f.write(b"\0")
     assert resolve_runtime("auto", resolve(other)) == "keras"
     torch_file = tmp_path / "pose_resnet_50_256x192.pth.tar"
-    assert resolve_runtime("auto", WeightsRef(str(torch_file), "torch", torch_file)) == "keras"   # Keras only
+    torch_file.write_bytes(b"never converted")   # a checkpoint is LiteRT's only once converted and exported
+    assert resolve_runtime("auto", WeightsRef(str(torch_file), "torch", torch_file)) == "keras"
     assert resolve_runtime("keras", resolve(weights)) == "keras"
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr("importlib.util.find_spec",

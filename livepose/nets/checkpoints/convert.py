@@ -19,11 +19,11 @@ import numpy as np
 from livepose.atomic import replacing, write_atomic
 from livepose.config import ModelConfig, WeightsConfig
 from livepose.data import cache_dir
-from livepose.nets.keras_net import RESNET_SPEC, build_simplebaseline, keras, model_from_npz
+from livepose.nets.keras_net import RESNET_SPEC, build_simplebaseline, keras, model_from_npz, save_weights_npz
 from livepose.nets.checkpoints import registry
 from livepose.nets.checkpoints.download import download
 from livepose.nets.checkpoints.torchfile import CheckpointError, load_state_dict
-from livepose.nets.weights import resolve
+from livepose.nets.weights import config_from_meta, resolve
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ BN_PARAMS = ("weight", "bias", "running_mean", "running_var")  # Keras order: ga
 #: torch module names that contain an underscore themselves
 UNDERSCORED_MODULES = ("deconv_layers", "final_layer")
 _MAX_LISTED = 8
+#: weights of a checkpoint converted to .npz for LiteRT: float32 keeps the export equal to the Keras network on the
+#: same checkpoint (float16, the trainer's choice, would add its rounding to every LiteRT variant)
+NPZ_DTYPE = "float32"
 
 
 class ArchitectureMismatchError(CheckpointError):
@@ -184,9 +187,11 @@ def save_keras(model: keras.Model, cfg: ModelConfig, path: Path, source: str) ->
     return path
 
 
-def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> keras.Model:
+def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> tuple[keras.Model, ModelConfig]:
+    """A livepose ``.npz`` or a ``.weights.h5`` (architecture from the ``.json`` beside it): model and config."""
     if path.suffix == ".npz":
-        return model_from_npz(resolve(path), input_size)
+        ref = resolve(path)
+        return model_from_npz(ref, input_size), config_from_meta(ref.meta, input_size)
     cfg_file = _config_path(path)
     if not cfg_file.exists():
         raise CheckpointError(f"{path}: no {cfg_file.name} beside it, so its architecture is unknown")
@@ -198,13 +203,12 @@ def _load_keras_file(path: Path, input_size: tuple[int, int] | None) -> keras.Mo
         cfg = replace(cfg, input_size=input_size)
     model = build_simplebaseline(cfg)
     model.load_weights(path)
-    return model
+    return model, cfg
 
 
-def import_checkpoint(path: str | Path, name: str | None = None, input_size: tuple[int, int] | None = None,
-                      cfg: ModelConfig | None = None, cache: Path | None = None) -> tuple[keras.Model, Path]:
-    """Convert a torch checkpoint into the Keras cache; returns the model and its ``.weights.h5`` path."""
-    path = Path(path)
+def _import(path: Path, name: str | None, input_size: tuple[int, int] | None, cfg: ModelConfig | None,
+            cache: Path | None) -> tuple[keras.Model, ModelConfig, Path]:
+    """:func:`import_checkpoint`, also returning the config the checkpoint was built with."""
     name = name or registry.strip_sha_suffix(path.name)
     input_size = input_size or (cfg.input_size if cfg else None) or registry.input_size_from_name(name)
     if cfg is not None and input_size:
@@ -212,7 +216,38 @@ def import_checkpoint(path: str | Path, name: str | None = None, input_size: tup
     model, model_cfg = state_dict_to_keras(load_state_dict(path), cfg, input_size, source=str(path))
     out = save_keras(model, model_cfg, registry.keras_path(name, cache or cache_dir()), str(path))
     log.info("converted %s -> %s (%s)", path, out, describe(model_cfg))
+    return model, model_cfg, out
+
+
+def import_checkpoint(path: str | Path, name: str | None = None, input_size: tuple[int, int] | None = None,
+                      cfg: ModelConfig | None = None, cache: Path | None = None) -> tuple[keras.Model, Path]:
+    """Convert a torch checkpoint into the Keras cache; returns the model and its ``.weights.h5`` path."""
+    model, _, out = _import(Path(path), name, input_size, cfg, cache)
     return model, out
+
+
+def load_model_and_config(name_or_path: str | Path, input_size: tuple[int, int] | None = None,
+                          cache: Path | None = None,
+                          cfg: WeightsConfig = WeightsConfig()) -> tuple[keras.Model, ModelConfig]:
+    """:func:`load_model`, also returning the model's config (what an ``.npz`` of it must record)."""
+    text = str(name_or_path)
+    if text in registry.CHECKPOINTS:
+        ckpt = registry.get(text)
+        root = cache or cache_dir()
+        converted = registry.keras_path(ckpt.name, root)
+        if converted.exists() and _config_path(converted).exists():
+            return _load_keras_file(converted, input_size)
+        torch_file = download(ckpt.url, registry.torch_path(ckpt, root), ckpt.sha256, ckpt.sha256_prefix, cfg)
+        model, model_cfg, _ = _import(torch_file, ckpt.name, ckpt.input_size,
+                                      ModelConfig(depth=ckpt.depth, input_size=ckpt.input_size), root)
+        return _load_keras_file(converted, input_size) if input_size else (model, model_cfg)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file, and not a known checkpoint ({', '.join(registry.CHECKPOINTS)})")
+    if path.name.endswith((".weights.h5", ".npz")):
+        return _load_keras_file(path, input_size)
+    model, model_cfg, _ = _import(path, None, input_size, None, cache)
+    return model, model_cfg
 
 
 def load_model(name_or_path: str | Path, input_size: tuple[int, int] | None = None,
@@ -222,21 +257,20 @@ def load_model(name_or_path: str | Path, input_size: tuple[int, int] | None = No
     A registry name is served from the Keras cache, else downloaded (checksummed) and converted once.
     ``input_size`` overrides the crop size (the network is fully convolutional).
     """
-    text = str(name_or_path)
-    if text in registry.CHECKPOINTS:
-        ckpt = registry.get(text)
-        root = cache or cache_dir()
-        converted = registry.keras_path(ckpt.name, root)
-        if converted.exists() and _config_path(converted).exists():
-            return _load_keras_file(converted, input_size)
-        torch_file = download(ckpt.url, registry.torch_path(ckpt, root), ckpt.sha256, ckpt.sha256_prefix, cfg)
-        model, _ = import_checkpoint(torch_file, ckpt.name, ckpt.input_size,
-                                     ModelConfig(depth=ckpt.depth, input_size=ckpt.input_size), root)
-        return _load_keras_file(converted, input_size) if input_size else model
-    path = Path(name_or_path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file, and not a known checkpoint ({', '.join(registry.CHECKPOINTS)})")
-    if path.name.endswith((".weights.h5", ".npz")):
-        return _load_keras_file(path, input_size)
-    model, _ = import_checkpoint(path, input_size=input_size, cache=cache)
-    return model
+    return load_model_and_config(name_or_path, input_size, cache, cfg)[0]
+
+
+def save_npz(name_or_path: str | Path, dest: Path, cache: Path | None = None) -> Path:
+    """A checkpoint (registry name, torch file or ``.weights.h5``) as a livepose ``.npz`` at ``dest``, atomically.
+
+    LiteRT's exporter and cache work from ``.npz`` files (numpy metadata, one sha256); this is how a checkpoint
+    gets there, through the same conversion the Keras runtime uses. The weights keep their own input size.
+    """
+    model, model_cfg = load_model_and_config(name_or_path, cache=cache)
+    if model_cfg.num_deconv != ModelConfig.num_deconv:   # an .npz records no deconv count: it would not rebuild
+        raise ArchitectureMismatchError(f"{name_or_path}: {model_cfg.num_deconv} deconvolutions; a livepose .npz "
+                                        f"holds SimpleBaseline's {ModelConfig.num_deconv} only: use --runtime keras")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_weights_npz(model, dest, model_cfg, dtype=NPZ_DTYPE)
+    log.info("converted %s -> %s for LiteRT", name_or_path, dest)
+    return dest
