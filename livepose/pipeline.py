@@ -5,7 +5,7 @@ frames skip the detector; it runs on the first frame (and whenever nobody is tra
 frames to catch newcomers, and every ``lost_detect_every`` while a track is lost or two overlap (there a crop can
 show the wrong person, and the detector, bottom-up, keeps them apart). That periodic search
 runs on its own thread (:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or
-two later.
+two later, matched to the tracks where they were on the searched frame and moved along their velocity to now.
 
 Overlapping people are kept apart like a tracker would, not by suppressing boxes. Each track has a velocity (its
 joints' motion, ``track.Track``): its ROI moves along it, and a pose belongs to the track whose predicted pose it
@@ -138,6 +138,7 @@ class Pipeline:
         self._fresh = True                             # the next frame is the stream's first: its people show at once
         self._last_time: float | None = None
         self._crop_boxes: dict[int, np.ndarray] = {}   # track id -> the box its last crop was made from
+        self._search_time = 0.0                        # source time of the frame the background search was given
         self.background = BackgroundDetector() if cfg.track.background_detect else None
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
@@ -197,7 +198,7 @@ class Pipeline:
         urgent = self._need_detect or not rois
         every = self.cfg.track.lost_detect_every if self._searching else self.cfg.track.detect_every
         due = self._frames_since_detect + 1 >= every
-        found = None
+        found, found_time = None, frame.source_time
         if urgent or (due and self.background is None):
             if self.background is not None:
                 self.background.wait()
@@ -210,11 +211,13 @@ class Pipeline:
             if self.background is not None:
                 late = self.background.collect()
                 if late is not None:
-                    found, timings["detect_background"] = late
+                    (found, timings["detect_background"]), found_time = late, self._search_time
                 if due and self.background.submit(self.detector, image):
                     self._frames_since_detect = 0
+                    self._search_time = frame.source_time
         dets = [] if found is None else found[: self.cfg.detect.max_people]
-        owners = self._owners(dets, frame.source_time)
+        owners = self._owners(dets, found_time)
+        dets = self._brought_forward(dets, owners, frame.source_time - found_time)
         kept_rois = [i for i, o in enumerate(roi_owners) if o not in owners]       # no detection replaced them
         owners = (owners + [roi_owners[i] for i in kept_rois])[: self.cfg.detect.max_people]
         crop_boxes = np.array([d.box_xywh for d in dets] + [rois[i] for i in kept_rois],
@@ -250,7 +253,8 @@ class Pipeline:
                            (time.monotonic() - frame.timestamp) * 1e3)
 
     def _owners(self, dets: list[Detection], t: float) -> list[int]:
-        """Per detection, the id of the live track it is the person of (its crop replaces that track's ROI), or -1.
+        """Per detection of the frame at ``t``, the id of the live track it is the person of (its crop replaces that
+        track's ROI), or -1. Tracks are compared where their motion puts them at ``t``: a late search's ``t`` is past.
 
         A pose detector's own keypoints must agree with the track's (``same_person_oks``) and its box overlap the
         track's (``min_iou``: a few head joints of a seated person must not pull a passer-by's detection onto her);
@@ -276,6 +280,14 @@ class Pipeline:
             if score[r, c] > 0:
                 owners[c] = tracks[live[r]].id
         return owners
+
+    def _brought_forward(self, dets: list[Detection], owners: list[int], dt: float) -> list[Detection]:
+        """Detections of a frame ``dt`` s old (the background search lands a frame or two late) moved along their
+        owner tracks' velocity to now: a walker's late box would crop where he was, half on whoever he passed."""
+        if dt <= 0:
+            return dets
+        velocity = {trk.id: trk.velocity for trk in self.tracker.tracks if trk.velocity is not None}
+        return [det if o not in velocity else moved(det, velocity[o] * dt) for det, o in zip(dets, owners)]
 
     def _same_person(self, det: Detection, tracks: list[Track], t: float) -> np.ndarray:
         """(tracks,) whether a detection at time ``t`` can be each track's person, where its motion takes it (see
@@ -344,6 +356,18 @@ class Pipeline:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""
         box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)
         return None if box is None else expand_keypoint_box(box)
+
+
+def moved(det: Detection, shift: np.ndarray) -> Detection:
+    """The detection with its box and points moved by ``shift`` (x, y) pixels."""
+    def at(points: np.ndarray | None) -> np.ndarray | None:
+        return None if points is None else np.asarray(points) + shift
+
+    pose = None if det.pose is None else np.c_[det.pose[:, :2] + shift, det.pose[:, 2:]]
+    return replace(det, box_xywh=np.concatenate([np.asarray(det.box_xywh)[:2] + shift, np.asarray(det.box_xywh)[2:]]),
+                   keypoints=at(det.keypoints), roi_centre=at(det.roi_centre),
+                   face_box_xywh=None if det.face_box_xywh is None else np.concatenate(
+                       [np.asarray(det.face_box_xywh)[:2] + shift, np.asarray(det.face_box_xywh)[2:]]), pose=pose)
 
 
 class PipelineWorker(threading.Thread):

@@ -261,3 +261,40 @@ def test_velocity_follows_the_joints_not_the_crop_box():
     tracker.update(box[None], kp, sc, 0.0)
     tracker.update((box + [0, 0, 60, 0])[None], kp, sc, 1 / 30)
     assert np.allclose(tracker.tracks[0].velocity, 0.0)
+
+
+def test_a_late_detection_is_moved_along_its_track_to_now():
+    """The periodic search runs on its own thread and lands a frame or more late: a walker's box from then, cropped
+    now, sits where he was (here 30 px behind, half on whoever he passed). The detection is matched to his track
+    where the track was on the searched frame and moved along its velocity to now, so every crop of him is centred
+    on him."""
+    speed = 30.0
+    walker = lambda i: np.array([100 + speed * i, 100, 150, 400], np.float32)     # noqa: E731
+    crops: dict[int, list[np.ndarray]] = {}
+
+    class Walk:
+        num_joints = 17
+        frame = 0
+
+        def __call__(self, image, boxes):
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+            crops[self.frame] = list(boxes)
+            return Estimate(np.array([pose_of(walker(self.frame))] * len(boxes), np.float32).reshape(-1, 17, 2),
+                            np.full((len(boxes), 17), 0.9, np.float32), {})
+
+    def detect(image):
+        return [Detection(box_xywh=walker(int(image[0, 0, 0])), score=0.9)]     # the frame it was given
+
+    cfg = replace(CFG, track=replace(CFG.track, background_detect=True, detect_every=2))
+    net = Walk()
+    pipe = Pipeline(net, detect, cfg)
+    landed = []
+    for i in range(12):
+        net.frame = i
+        image = IMAGE.copy()
+        image[0, 0, 0] = i
+        landed.append(pipe.process(Frame(image, i, time.monotonic(), i / 30)).detector_ran)
+        time.sleep(0.05)                                         # the search finishes before the next frame
+    assert sum(landed[2:]) >= 2                                  # late detections landed
+    centre = lambda b: b[:2] + b[2:] / 2                         # noqa: E731
+    assert all(np.abs(centre(b) - centre(walker(i))).max() <= 1.0 for i in range(2, 12) for b in crops[i])
