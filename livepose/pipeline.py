@@ -5,14 +5,18 @@ frames skip the detector; it runs on the first frame (and whenever nobody is tra
 frames to catch newcomers, and every ``lost_detect_every`` while a track is lost or two overlap (there a crop can
 show the wrong person, and the detector, bottom-up, keeps them apart). That periodic search
 runs on its own thread (:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or
-two later.
+two later, matched to the tracks where they were on the searched frame and moved along their velocity to now.
 
-Overlapping people are kept apart like a tracker would, not by suppressing boxes: a detection replaces a track's
-ROI only when it is that person (the detector's own pose agrees with the track's keypoints, or for box-only
-detectors the track's keypoints sit centred inside it); every other detection is cropped beside the ROIs. After
-the network, poses that are not a person (phantoms on objects, see ``track.person_like``) are dropped, and crops
-whose poses agree are one person: the older track's crop is kept (``track.pose_nms``). A detection whose crop shows
-someone else's pose (a person half hidden behind another) keeps the detector's own pose when that one differs.
+Overlapping people are kept apart like a tracker would, not by suppressing boxes. Each track has a velocity (its
+joints' motion, ``track.Track``): its ROI moves along it, and a pose belongs to the track whose predicted pose it
+matches, so a passer-by's pose, seen in his own crop and in the crop of the person he hides, goes to his track and
+hers coasts; a track that missed keeps an ROI on its predicted box for ``roi_coast_frames`` and takes it back when
+the crop shows her own pose again. A detection replaces a track's ROI only when it is that person (the detector's
+own pose agrees with the track's predicted keypoints, or for box-only detectors those sit centred inside it);
+every other detection is cropped beside the ROIs. After the network, poses that are not a person (phantoms on
+objects, see ``track.person_like``) are dropped, and crops whose poses agree are one person: the crop whose track's
+prediction agrees best is kept (``track.pose_nms``). A detection whose crop shows someone else's pose (a person half
+hidden behind another) keeps the detector's own pose when that one differs.
 ``PipelineWorker`` runs the pipeline on a thread so a UI stays free. ``build_pipeline`` / ``load_pipeline`` make one
 (network, detector and configs) from the model options of ``commands.options.add_model_arguments``, for every
 command and the app.
@@ -42,7 +46,7 @@ from livepose.quiet import native_chatter_filtered
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
 from livepose.sources import Frame, SourceStalled, SourceStatus
-from livepose.track import Track, Tracker, keypoint_similarity, person_like, pose_nms, same_pose
+from livepose.track import Track, Tracker, keypoint_similarity, person_like, pose_nms, same_pose, shows_another
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +157,7 @@ class Pipeline:
         self._fresh = True                             # the next frame is the stream's first: its people show at once
         self._last_time: float | None = None
         self._crop_boxes: dict[int, np.ndarray] = {}   # track id -> the box its last crop was made from
+        self._search_time = 0.0                        # source time of the frame the background search was given
         self.background = BackgroundDetector() if cfg.track.background_detect else None
 
     def set_smoothing(self, cfg: SmoothConfig) -> None:
@@ -176,21 +181,26 @@ class Pipeline:
         if self.background is not None:
             self.background.wait()
 
-    def _roi_boxes(self) -> tuple[list[np.ndarray], list[int]]:
-        """Next-frame crops from the live tracks' last keypoints, shrinking at most ``roi_max_shrink`` a frame, and
-        the ids of their tracks."""
+    def _roi_boxes(self, t: float) -> tuple[list[np.ndarray], list[int]]:
+        """Crops for the frame at ``t`` from the tracks' last keypoints moved along their velocity (a walker's crop
+        does not trail him), shrinking at most ``roi_max_shrink`` a frame, and the ids of their tracks.
+
+        A track that missed keeps its ROI for ``roi_coast_frames`` (a person a passer-by hides, or whose crop showed
+        the passer-by, coasts on her predicted box instead of waiting for the next detector search)."""
         rois, owners = [], []
-        for t in self.tracker.tracks:
-            box = self._keypoint_box(t.keypoints, t.scores) if t.misses == 0 else None
+        for trk in self.tracker.tracks:
+            coasting_too_long = trk.misses > self.cfg.track.roi_coast_frames
+            box = None if coasting_too_long else self._keypoint_box(trk.keypoints, trk.scores)
             if box is None:
                 continue
-            previous = self._crop_boxes.get(t.id)
+            box[:2] += trk.predicted_shift(t)
+            previous = self._crop_boxes.get(trk.id)
             if previous is not None:
                 floor = (1.0 - self.cfg.track.roi_max_shrink) * previous[2:]
                 size = np.maximum(box[2:], floor)
                 box = np.concatenate([box[:2] + box[2:] / 2 - size / 2, size]).astype(np.float32)
             rois.append(box)
-            owners.append(t.id)
+            owners.append(trk.id)
         return rois, owners
 
     def process(self, frame: Frame, capture_wait_ms: float = 0.0) -> FrameResult:
@@ -203,11 +213,11 @@ class Pipeline:
         timings = dict.fromkeys(STAGES, 0.0)
         timings["capture_wait"] = capture_wait_ms
         image = frame.image
-        rois, roi_owners = self._roi_boxes()
+        rois, roi_owners = self._roi_boxes(frame.source_time)
         urgent = self._need_detect or not rois
         every = self.cfg.track.lost_detect_every if self._searching else self.cfg.track.detect_every
         due = self._frames_since_detect + 1 >= every
-        found = None
+        found, found_time = None, frame.source_time
         if urgent or (due and self.background is None):
             if self.background is not None:
                 self.background.wait()
@@ -220,11 +230,13 @@ class Pipeline:
             if self.background is not None:
                 late = self.background.collect()
                 if late is not None:
-                    found, timings["detect_background"] = late
+                    (found, timings["detect_background"]), found_time = late, self._search_time
                 if due and self.background.submit(self.detector, image):
                     self._frames_since_detect = 0
+                    self._search_time = frame.source_time
         dets = [] if found is None else found[: self.cfg.detect.max_people]
-        owners = self._owners(dets, frame.source_time)
+        owners = self._owners(dets, found_time)
+        dets = self._brought_forward(dets, owners, frame.source_time - found_time)
         kept_rois = [i for i, o in enumerate(roi_owners) if o not in owners]       # no detection replaced them
         owners = (owners + [roi_owners[i] for i in kept_rois])[: self.cfg.detect.max_people]
         crop_boxes = np.array([d.box_xywh for d in dets] + [rois[i] for i in kept_rois],
@@ -232,14 +244,16 @@ class Pipeline:
         est = self.estimator(image, crop_boxes)
         timings.update(est.timings_ms)
         tt = time.perf_counter()
-        keep, keypoints, scores = self._people(crop_boxes, est.keypoints, est.scores, dets, owners)
+        keep, keypoints, scores = self._people(crop_boxes, est.keypoints, est.scores, dets, owners,
+                                               frame.source_time)
         # Identities follow the crop boxes (the detector's, or the ROIs from last frame's keypoints), not boxes
         # around the new keypoints: those jump with every misplaced joint, which on a street clip of small people
         # ended most tracks within a second (see Tracker).
         tracks = self.tracker.update(crop_boxes[keep], keypoints, scores, frame.source_time,
                                      owners=np.asarray(owners, int)[keep], confirm_new=self._fresh)
         self._fresh = False
-        self._crop_boxes = {t.id: np.asarray(t.box, np.float32) for t in tracks if t.det_index >= 0}
+        self._crop_boxes = {t.id: np.asarray(t.box, np.float32) if t.det_index >= 0 else self._crop_boxes[t.id]
+                            for t in tracks if t.det_index >= 0 or t.id in self._crop_boxes}   # coasting: the last
         shown = [t for t in tracks if t.visible]
         timings["track"] = (time.perf_counter() - tt) * 1e3
         ts = time.perf_counter()
@@ -258,7 +272,8 @@ class Pipeline:
                            (time.monotonic() - frame.timestamp) * 1e3)
 
     def _owners(self, dets: list[Detection], t: float) -> list[int]:
-        """Per detection, the id of the live track it is the person of (its crop replaces that track's ROI), or -1.
+        """Per detection of the frame at ``t``, the id of the live track it is the person of (its crop replaces that
+        track's ROI), or -1. Tracks are compared where their motion puts them at ``t``: a late search's ``t`` is past.
 
         A pose detector's own keypoints must agree with the track's (``same_person_oks``) and its box overlap the
         track's (``min_iou``: a few head joints of a seated person must not pull a passer-by's detection onto her);
@@ -270,13 +285,13 @@ class Pipeline:
         from scipy.optimize import linear_sum_assignment
 
         tracks = self.tracker.tracks
-        live = [i for i, trk in enumerate(tracks) if trk.misses == 0]
+        live = [i for i, trk in enumerate(tracks) if trk.misses <= self.cfg.track.roi_coast_frames]
         if not dets or not live:
             return [-1] * len(dets)
         j = self.estimator.num_joints
         poses = np.stack([np.zeros((j, 3)) if d.pose is None else d.pose for d in dets])
         sim = self.tracker.similarity(np.stack([d.box_xywh for d in dets]), poses[..., :2], poses[..., 2], t)[live]
-        same = np.stack([self._same_person(d, [tracks[i] for i in live]) for d in dets], axis=1)  # (live, dets)
+        same = np.stack([self._same_person(d, [tracks[i] for i in live], t) for d in dets], axis=1)  # (live, dets)
         score = np.where(same, sim, 0.0)
         rows, cols = linear_sum_assignment(-score)
         owners = [-1] * len(dets)
@@ -285,12 +300,21 @@ class Pipeline:
                 owners[c] = tracks[live[r]].id
         return owners
 
-    def _same_person(self, det: Detection, tracks: list[Track]) -> np.ndarray:
-        """(tracks,) whether a detection can be each track's person (see :meth:`_owners`)."""
+    def _brought_forward(self, dets: list[Detection], owners: list[int], dt: float) -> list[Detection]:
+        """Detections of a frame ``dt`` s old (the background search lands a frame or two late) moved along their
+        owner tracks' velocity to now: a walker's late box would crop where he was, half on whoever he passed."""
+        if dt <= 0:
+            return dets
+        velocity = {trk.id: trk.velocity for trk in self.tracker.tracks if trk.velocity is not None}
+        return [det if o not in velocity else moved(det, velocity[o] * dt) for det, o in zip(dets, owners)]
+
+    def _same_person(self, det: Detection, tracks: list[Track], t: float) -> np.ndarray:
+        """(tracks,) whether a detection at time ``t`` can be each track's person, where its motion takes it (see
+        :meth:`_owners`)."""
         cfg = self.cfg.track
-        kp = np.stack([t.keypoints for t in tracks])
-        sc = np.stack([t.scores for t in tracks])
-        boxes = np.stack([t.box for t in tracks])
+        kp = np.stack([trk.predicted_keypoints(t) for trk in tracks])
+        sc = np.stack([trk.scores for trk in tracks])
+        boxes = np.stack([trk.predicted_box(t) for trk in tracks])
         if det.pose is not None:
             same = same_pose(kp, sc, boxes[:, 2] * boxes[:, 3], det.pose[None, :, :2], det.pose[None, :, 2],
                              cfg.same_person_oks, cfg)[:, 0]
@@ -306,15 +330,18 @@ class Pipeline:
         return out
 
     def _people(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, dets: list[Detection],
-                owners: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The crops that show a person, one crop per person: kept indices, with their keypoints and scores.
+                owners: list[int], t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The crops of the frame at ``t`` that show a person, one crop per person: kept indices, with their
+        keypoints and scores.
 
         A top-down network shows whoever dominates a crop, so where people overlap a crop can show someone else
         than it was cut for. A detection's crop whose pose disagrees with the detector's own pose, or is no person,
-        keeps the detector's (the bottom-up detector keeps overlapping people apart). A track's crop whose pose is
-        another track's person (closer to that track's last pose than to its own) shows no one this frame: its track
-        coasts instead of taking over the other's identity. Of crops that still show one pose twice, the one whose
-        track it agrees with best is kept (``pose_nms``); poses that are not a person are dropped.
+        keeps the detector's (the bottom-up detector keeps overlapping people apart). Each pose is compared with
+        every track's predicted pose (its last keypoints moved along its velocity): a track's crop that shows
+        another track's person, or a coasting track's crop that does not show its own (``track.shows_another``),
+        shows no one this frame: its track coasts instead of taking over the other's identity. Of crops that still
+        show one pose twice, the one whose track's prediction it agrees with best is kept (``pose_nms``): the
+        passer-by's pose goes to the passer-by's track. Poses that are not a person are dropped.
         """
         cfg = self.cfg.track
         keypoints, scores = keypoints.copy(), scores.copy()
@@ -329,14 +356,14 @@ class Pipeline:
         tracks = self.tracker.tracks
         agree = np.zeros((len(boxes), len(tracks)))
         if tracks and len(boxes):
-            sim, shared = keypoint_similarity(keypoints, scores, areas, np.stack([t.keypoints for t in tracks]),
-                                              np.stack([t.scores for t in tracks]), cfg.min_keypoint_score)
+            sim, shared = keypoint_similarity(keypoints, scores, areas,
+                                              np.stack([trk.predicted_keypoints(t) for trk in tracks]),
+                                              np.stack([trk.scores for trk in tracks]), cfg.min_keypoint_score)
             agree = np.where(shared >= cfg.min_shared_joints, sim, 0.0)
-        mine = np.array([[t.id == o for t in tracks] for o in owners], bool).reshape(agree.shape)
-        own = np.where(mine, agree, 0.0).max(axis=1, initial=0.0)
-        other = np.where(mine, 0.0, agree).max(axis=1, initial=0.0)
-        taken = mine.any(axis=1) & (other >= cfg.duplicate_oks) & (other > own)
-        hits = {t.id: t.hits for t in tracks}
+        mine = np.array([[trk.id == o for trk in tracks] for o in owners], bool).reshape(agree.shape)
+        coasting = np.array([trk.misses > 0 for trk in tracks], bool)
+        own, taken = shows_another(agree, mine, coasting, cfg)
+        hits = {trk.id: trk.hits for trk in tracks}
         det_score = [d.score for d in dets] + [0.0] * (len(boxes) - len(dets))
         order = sorted((i for i in range(len(boxes)) if not taken[i] and person_like(scores[i:i + 1], cfg)[0]),
                        key=lambda i: (-own[i], -hits.get(owners[i], 0), -det_score[i]))
@@ -348,6 +375,18 @@ class Pipeline:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""
         box = keypoints_to_box(keypoints, scores, self.cfg.track.min_keypoint_score)
         return None if box is None else expand_keypoint_box(box)
+
+
+def moved(det: Detection, shift: np.ndarray) -> Detection:
+    """The detection with its box and points moved by ``shift`` (x, y) pixels."""
+    def at(points: np.ndarray | None) -> np.ndarray | None:
+        return None if points is None else np.asarray(points) + shift
+
+    pose = None if det.pose is None else np.c_[det.pose[:, :2] + shift, det.pose[:, 2:]]
+    return replace(det, box_xywh=np.concatenate([np.asarray(det.box_xywh)[:2] + shift, np.asarray(det.box_xywh)[2:]]),
+                   keypoints=at(det.keypoints), roi_centre=at(det.roi_centre),
+                   face_box_xywh=None if det.face_box_xywh is None else np.concatenate(
+                       [np.asarray(det.face_box_xywh)[:2] + shift, np.asarray(det.face_box_xywh)[2:]]), pose=pose)
 
 
 class PipelineWorker(threading.Thread):
