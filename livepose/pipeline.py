@@ -384,7 +384,7 @@ def moved(det: Detection, shift: np.ndarray) -> Detection:
 
     pose = None if det.pose is None else np.c_[det.pose[:, :2] + shift, det.pose[:, 2:]]
     return replace(det, box_xywh=np.concatenate([np.asarray(det.box_xywh)[:2] + shift, np.asarray(det.box_xywh)[2:]]),
-                   keypoints=at(det.keypoints), roi_centre=at(det.roi_centre),
+                   keypoints=at(det.keypoints),
                    face_box_xywh=None if det.face_box_xywh is None else np.concatenate(
                        [np.asarray(det.face_box_xywh)[:2] + shift, np.asarray(det.face_box_xywh)[2:]]), pose=pose)
 
