@@ -1,4 +1,4 @@
-"""``livepose weights list | fetch NAME | import PATH``: manage the checkpoint cache.
+"""``livepose weights list | fetch NAME | import PATH | average A B --out C``: manage weights and the checkpoint cache.
 
 TensorFlow is imported only by ``fetch`` and ``import``, so ``list`` answers at once.
 """
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from livepose.commands.options import size_pair
 from livepose.data import ASSETS, cache_dir
 from livepose.nets.checkpoints import registry
-from livepose.nets.weights import SHIPPED, read_npz_meta
+from livepose.nets.weights import SHIPPED, average_npz, read_npz_meta
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("path")
     imp.add_argument("--name", help="cache name (default: the file name without its checksum and suffix)")
     imp.add_argument("--input-size", type=size_pair, help="HEIGHTxWIDTH (default: from the file name, else 256x192)")
+    avg = sub.add_parser("average", help="average the weights of runs of one network (a model soup) into one .npz")
+    avg.add_argument("paths", nargs="+", help="two or more .npz weights files of the same network")
+    avg.add_argument("--out", required=True, help="the averaged .npz (then run `livepose calibrate` on it)")
 
 
 def _list_shipped() -> None:
@@ -62,6 +66,15 @@ def _list() -> int:
 def main(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list()
+    if args.action == "average":
+        try:
+            average_npz(args.paths, args.out)
+        except (OSError, ValueError) as e:
+            print(f"livepose weights average: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out}, the average of {len(args.paths)} files; calibrate it: "
+              f"livepose calibrate DATASET.pose17.json --model {args.out}")
+        return 0
     # TensorFlow loads with the converter: only fetch and import pay for it, so `list` answers at once
     from livepose.nets.checkpoints.convert import import_checkpoint, load_model
     from livepose.nets.checkpoints.download import DownloadError

@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -146,10 +146,36 @@ def savez_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> N
         np.savez_compressed(tmp, **arrays)
 
 
+def average_npz(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> None:
+    """The uniform weight average ("model soup") of fine-tuned runs of one network, written to ``out``.
+
+    Runs that share a starting point can be averaged layer by layer; the mean often generalises better than either.
+    The files must hold the same layers of the same shapes (else ValueError); the metadata is the last file's minus
+    its confidence calibration, which no longer fits (run `livepose calibrate` on the result).
+    """
+    if len(paths) < 2:
+        raise ValueError("averaging needs at least two weights files")
+    files = [read_npz_arrays(p) for p in paths]
+    layout = {k: v.shape for k, v in files[0].items() if k != META_KEY}
+    for path, arrays in zip(paths[1:], files[1:]):
+        if {k: v.shape for k, v in arrays.items() if k != META_KEY} != layout:
+            raise ValueError(f"{path} does not hold the same layers as {paths[0]}: not runs of one network")
+    meta = json.loads(bytes(files[-1][META_KEY]).decode())
+    meta.pop("score_scale", None)
+    averaged = {k: np.mean([f[k].astype(np.float32) for f in files], axis=0).astype(files[-1][k].dtype)
+                for k in layout}
+    savez_atomic(out, {**averaged, META_KEY: meta_array(meta)})
+
+
+def read_npz_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of a livepose ``.npz`` (its metadata included), read into memory."""
+    with open_npz(path) as data:
+        return {k: data[k] for k in data.files}
+
+
 def write_npz_meta(path: str | os.PathLike, **updates: Any) -> None:
     """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
-    with open_npz(path) as data:
-        arrays = {k: data[k] for k in data.files}
-        meta = {**json.loads(bytes(data[META_KEY]).decode()), **updates}
+    arrays = read_npz_arrays(path)
+    meta = {**json.loads(bytes(arrays[META_KEY]).decode()), **updates}
     arrays[META_KEY] = meta_array(meta)
     savez_atomic(path, arrays)
