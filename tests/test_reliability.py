@@ -39,7 +39,7 @@ def test_empty_scene_for_many_frames_runs_no_network(small_weights):
     pipe = make_pipeline(small_weights)
     blank = np.full((480, 640, 3), 90, np.uint8)
     results = [pipe.process(f) for f in frames_of([blank] * 60)]
-    assert all(r.track_ids == [] for r in results)
+    assert all(not r.track_ids for r in results)
     assert all(r.detector_ran for r in results)          # nobody to follow: look for newcomers every frame
     assert all(r.timings_ms["infer"] == 0.0 for r in results)
 
@@ -79,7 +79,7 @@ def test_tracks_end_when_people_leave_and_ids_are_not_reused(shared_data, small_
     ids_before = {i for r in first for i in r.track_ids}
     assert ids_before, "the goalkeeper should be tracked"
     gone = [pipe.process(f) for f in frames_of(blank, start=len(person))]
-    assert gone[-1].track_ids == [] and pipe.tracker.tracks == []
+    assert gone[-1].track_ids == () and pipe.tracker.tracks == []
     again = [pipe.process(f) for f in frames_of(person, start=len(person) + len(blank))]
     ids_after = {i for r in again for i in r.track_ids}
     assert ids_after and not (ids_after & ids_before)

@@ -191,7 +191,9 @@ def test_frames_appear_and_skeleton_is_drawn_at_the_keypoints(make_window, share
 
 
 def test_k_switches_between_smoothed_and_raw_keypoints(make_window, shared_data, qtbot):
-    w = make_window()
+    """The shipped network: with random weights a crop's pose never agrees with its track's motion prediction, so
+    the track coasts (issue 28's rule) and has no raw pose to draw."""
+    w = make_window(shipped=True)
     w.open_source(str(shared_data / SQUATS))
     # smoothing on: the drawn joints are the filter's output, which differs from the raw ones
     result = wait_for_people(qtbot, w, lambda r: np.nanmax(np.abs(r.people[0].raw - r.people[0].smoothed)) > 5)
