@@ -378,15 +378,13 @@ class Pipeline:
 
 
 def moved(det: Detection, shift: np.ndarray) -> Detection:
-    """The detection with its box and points moved by ``shift`` (x, y) pixels."""
-    def at(points: np.ndarray | None) -> np.ndarray | None:
-        return None if points is None else np.asarray(points) + shift
+    """The detection with its boxes and points moved by ``shift`` (x, y) pixels."""
+    def points(p: np.ndarray | None, xy: int) -> np.ndarray | None:    # the first ``xy`` columns are positions
+        return None if p is None else np.c_[np.asarray(p)[..., :xy] + shift, np.asarray(p)[..., xy:]]
 
-    pose = None if det.pose is None else np.c_[det.pose[:, :2] + shift, det.pose[:, 2:]]
-    return replace(det, box_xywh=np.concatenate([np.asarray(det.box_xywh)[:2] + shift, np.asarray(det.box_xywh)[2:]]),
-                   keypoints=at(det.keypoints),
-                   face_box_xywh=None if det.face_box_xywh is None else np.concatenate(
-                       [np.asarray(det.face_box_xywh)[:2] + shift, np.asarray(det.face_box_xywh)[2:]]), pose=pose)
+    return replace(det, box_xywh=points(det.box_xywh[None], 2)[0], keypoints=points(det.keypoints, 2),
+                   face_box_xywh=None if det.face_box_xywh is None else points(det.face_box_xywh[None], 2)[0],
+                   pose=points(det.pose, 2))
 
 
 class PipelineWorker(threading.Thread):
@@ -465,10 +463,9 @@ def build_pipeline(args: argparse.Namespace, threads: int | None = None):
     return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), make_detector(cfg), cfg), net.name
 
 
-def model_load_errors() -> tuple[type[Exception], ...]:
-    """What loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT
-    export): reported as one line, never a traceback."""
-    return OSError, ValueError, ExportFailed
+#: what loading weights raises for a user's mistake (missing, damaged or foreign weights, a failed LiteRT export):
+#: reported as one line, never a traceback
+MODEL_LOAD_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, ExportFailed)
 
 
 def load_pipeline(args: argparse.Namespace, prog: str):
@@ -478,6 +475,6 @@ def load_pipeline(args: argparse.Namespace, prog: str):
     try:
         with native_chatter_filtered():
             return build_pipeline(args)
-    except model_load_errors() as exc:      # named by its path when the loader's message does not say which file
+    except MODEL_LOAD_ERRORS as exc:      # named by its path when the loader's message does not say which file
         print(f"{prog}: {exc}" if str(args.model) in str(exc) else f"{prog}: {args.model}: {exc}", file=sys.stderr)
         return None

@@ -37,7 +37,7 @@ from livepose.commands.bench import VIDEO_SUFFIXES
 from livepose.commands.options import add_model_arguments
 from livepose.commands.run import RunOutputs, track_source
 from livepose.config import BatchConfig, SourceConfig
-from livepose.pipeline import Pipeline, build_pipeline, model_load_errors
+from livepose.pipeline import MODEL_LOAD_ERRORS, Pipeline, build_pipeline
 from livepose.sources import natural_key, open_source
 from livepose.tables import format_table
 
@@ -138,7 +138,7 @@ class ClipWorker:
         self._error: str | None = None
         try:
             pipeline, self._model_name = build_pipeline(args, threads)
-        except model_load_errors() as exc:
+        except MODEL_LOAD_ERRORS as exc:
             self._error = str(exc)
             return
         # graph tracing happens here, not inside the first clip, whose fps would otherwise be low
