@@ -35,3 +35,13 @@ def test_averaging_two_different_networks_is_a_clear_error(tmp_path, capsys):
     assert cli(["weights", "average", str(R18), str(ASSETS / SHIPPED["default"]), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "not runs of one network" in err and "Traceback" not in err and not out.exists()
+
+
+def test_a_missing_or_single_file_is_one_line_and_keeps_an_earlier_output(tmp_path, capsys):
+    out = tmp_path / "soup.npz"
+    out.write_bytes(b"an earlier result")
+    for paths in ([str(R18), str(tmp_path / "missing.npz")], [str(R18)]):
+        assert cli(["weights", "average", *paths, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("livepose weights average: ") and err.count("\n") == 1 and "Traceback" not in err
+        assert out.read_bytes() == b"an earlier result"
