@@ -75,7 +75,9 @@ def _resnet_backbone(inp: tf.Tensor, cfg: ModelConfig) -> tf.Tensor:
 
 
 def _mobilenet_backbone(inp: tf.Tensor, cfg: ModelConfig) -> tf.Tensor:
-    """MoveNet Thunder's backbone: Keras MobileNetV2 (layer names as MoveNet's graph) with a 1280-channel Conv_1.
+    """MoveNet's backbone: Keras MobileNetV2 (layer names as MoveNet's graph) with a 1280-channel Conv_1.
+
+    Thunder's is MobileNetV2-1.75, Lightning's MobileNetV2-1.0 (``cfg.mobilenet_alpha``).
 
     The network's input stays ImageNet-normalised like every other livepose net (:func:`normalize`); the first
     layer maps it to MoveNet's x / 127.5 - 1, so pose-pretrained weights see what they were trained on.
@@ -200,6 +202,8 @@ def save_weights_npz(model: keras.Model, path: str | os.PathLike, cfg: ModelConf
     """
     meta = {"depth": cfg.depth, "num_joints": cfg.num_joints, "input_size": list(cfg.input_size),
             "backbone": cfg.backbone, "deconv_filters": cfg.deconv_filters}
+    if cfg.backbone == "mobilenetv2":
+        meta["mobilenet_alpha"] = cfg.mobilenet_alpha
     arrays = {META_KEY: meta_array(meta)}
     for layer in model.layers:
         if only is not None and layer.name not in only:

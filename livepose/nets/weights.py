@@ -131,6 +131,7 @@ def read_npz_meta(path: str | os.PathLike) -> dict:
 def config_from_meta(meta: Mapping[str, Any], input_size: tuple[int, int] | None = None) -> ModelConfig:
     """The ModelConfig a weights file was saved from (files older than the backbone field are ResNets)."""
     return ModelConfig(backbone=meta.get("backbone", "resnet"), depth=meta["depth"], num_joints=meta["num_joints"],
+                       mobilenet_alpha=meta.get("mobilenet_alpha", ModelConfig().mobilenet_alpha),
                        deconv_filters=meta.get("deconv_filters", ModelConfig().deconv_filters),
                        input_size=tuple(input_size or meta["input_size"]))
 

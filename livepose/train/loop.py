@@ -83,6 +83,7 @@ def model_config(config: dict, input_hw: tuple[int, int]) -> ModelConfig:
     """The network a training config describes (ResNet configs predate the backbone and head fields)."""
     default = ModelConfig()
     return ModelConfig(backbone=config.get("backbone", default.backbone), depth=config.get("depth", default.depth),
+                       mobilenet_alpha=config.get("mobilenet_alpha", default.mobilenet_alpha),
                        deconv_filters=config.get("deconv_filters", default.deconv_filters), input_size=input_hw)
 
 
