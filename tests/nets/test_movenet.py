@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 THUNDER = ROOT / "assets" / "movenet_thunder.tflite"
 BACKBONE = ROOT / "assets" / "movenet_thunder_backbone.npz"
+LIGHTNING_BACKBONE = ROOT / "assets" / "movenet_lightning_backbone.npz"
 
 
 def test_tfjs_reader_dequantises_float16_shards_in_manifest_order(tmp_path):
@@ -62,6 +63,29 @@ def test_transplanted_backbone_equals_movenets_own_on_a_real_crop(shared_data):
     assert ours.shape == theirs.shape == (8, 8, 1280)
     assert theirs.max() > 1.0                                  # a real activation map, not zeros
     assert np.abs(ours - theirs).max() < 0.02                  # float16 weights, values up to 6 (ReLU6)
+
+
+def test_both_shipped_backbones_fit_a_simplebaseline_of_the_width_their_weights_name():
+    """Thunder's backbone is MobileNetV2-1.75, Lightning's 1.0 (the fast network's start): the width is read from
+    the first convolution, and every layer of each file loads into a network of that width and no other. (That
+    Lightning's transplant equals Lightning's own features was checked once, 0.0052 max abs: docs/training-log.md,
+    l1; its .tflite is not shipped.)"""
+    from livepose.config import ModelConfig
+    from livepose.movenet import backbone_alpha
+    from livepose.nets.keras_net import build_simplebaseline, load_weights_npz
+    from livepose.nets.weights import open_npz
+
+    def build(alpha: float):
+        return build_simplebaseline(ModelConfig(backbone="mobilenetv2", mobilenet_alpha=alpha, deconv_filters=128))
+
+    for path, alpha, other in ((BACKBONE, 1.75, 1.0), (LIGHTNING_BACKBONE, 1.0, 1.75)):
+        with open_npz(path) as data:
+            assert backbone_alpha({"Conv1/0": data["Conv1/0"]}) == alpha
+        load_weights_npz(build(alpha), path, partial=True)
+        with pytest.raises(ValueError):
+            load_weights_npz(build(other), path, partial=True)
+    with pytest.raises(ValueError, match="not one of MoveNet's"):
+        backbone_alpha({"Conv1/0": np.zeros((3, 3, 3, 24), np.float32)})
 
 
 def test_teacher_agrees_with_ground_truth_and_fills_the_face(shared_data):
