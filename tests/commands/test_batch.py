@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -147,6 +148,18 @@ def test_usage_mistakes_are_one_line_exit_2(tmp_path, capsys):
     assert [line.split(":")[0] for line in err] == ["livepose batch"] * 3 and "Traceback" not in "".join(err)
 
 
+def test_an_address_nothing_answers_on_is_one_line_in_seconds(shared_data, tmp_path, capsys):
+    """A mistyped --address HOST:PORT: Ray's own connection retries took minutes (over 3 here), with its warnings."""
+    with socket.socket() as probe:            # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    t0 = time.monotonic()
+    assert cli(["batch", str(shared_data / STREET), "--out-dir", str(tmp_path), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - t0 < 10 and f"no Ray cluster answers at 127.0.0.1:{port}: Connection refused" in err
+    assert err.count("livepose batch: ") == 2 and "Traceback" not in err   # the clip count, then the error
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)   # ~2 minutes on 2 idle cores; the margin is for a machine busy with other work
 def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(inputs, reference, tmp_path):
@@ -194,3 +207,35 @@ def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(in
     assert "\n" not in bad["error"]
     assert (out_dir / "summary.csv").read_text().splitlines()[0].startswith("clip,source,status,frames")
     assert not list(out_dir.glob("*.partial.*"))   # the killed clip's partial output was redone and renamed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_ctrl_c_stops_the_batch_within_seconds_and_finished_clips_stay_complete(inputs, tmp_path):
+    """Ctrl-C as a terminal sends it (SIGINT to the process group: Ray's workers get it too) ends the batch at once,
+    exit 130, with a summary in which unfinished clips are `interrupted` and no status claims them. It used to be
+    swallowed: the driver sat in Ray's blocking wait, where the stop handler does not raise, and ran every clip."""
+    out_dir = tmp_path / "out"
+    batch = subprocess.Popen([sys.executable, "-m", "livepose", "batch", *map(str, inputs), "--out-dir", str(out_dir),
+                              "--workers", "2", *SETTINGS], cwd=ROOT, start_new_session=True, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             # Ctrl-C's default action: a test run started with `&` inherits SIGINT ignored
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 480
+    while not any(json.loads(p.read_text()).get("status") == "ok" for p in out_dir.glob("*.status.json")):
+        assert batch.poll() is None and time.monotonic() < deadline, "the batch ended before finishing a clip"
+        time.sleep(0.05)
+    os.killpg(batch.pid, signal.SIGINT)
+    stopped = time.monotonic()
+    _, err = batch.communicate(timeout=120)
+    assert batch.returncode == 130 and time.monotonic() - stopped < 30, err
+    assert "Traceback" not in err and "interrupted; finished clips are complete" in err
+    summary = _summary(out_dir)
+    assert len(summary) == len(inputs) and any(row["status"] == "interrupted" for row in summary.values())
+    for name, row in summary.items():
+        status = out_dir / f"{name}.status.json"
+        # ok in the summary exactly where a rerun skips the clip (a worker may finish one while the batch stops)
+        ok_on_disk = status.exists() and json.loads(status.read_text())["status"] == "ok"
+        assert (row["status"] == "ok") == ok_on_disk, (name, row)
+        if ok_on_disk:
+            assert len(_records(out_dir / f"{name}.jsonl")) == row["frames"] > 0
