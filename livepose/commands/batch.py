@@ -229,7 +229,17 @@ def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
             signal.signal(signal.SIGTERM, sigterm)
         yield int(ray.cluster_resources().get("CPU", 1))
     finally:
-        ray.shutdown()
+        # ray.shutdown sets SIGTERM's action back to the system default underneath Python's handler, and a SIGTERM
+        # (or the stop handler delivering one again) then killed the command before its summary: hold SIGTERM while
+        # it runs, then arm the command's handler again
+        if on_main:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            ray.shutdown()
+        finally:
+            if on_main:
+                signal.signal(signal.SIGTERM, sigterm)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def thread_env(threads: int) -> dict[str, str]:
