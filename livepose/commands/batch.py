@@ -40,7 +40,7 @@ from livepose.commands.run import RunOutputs, track_source
 from livepose.config import BatchConfig, SourceConfig
 from livepose.pipeline import MODEL_LOAD_ERRORS, Pipeline, build_pipeline
 from livepose.sources import natural_key, open_source
-from livepose.stopping import raise_if_requested
+from livepose.stopping import EXIT_STATUS, raise_if_requested
 from livepose.tables import format_table
 
 # Set before Ray is imported: no usage report, no import-order warning, nothing Ray needs a dashboard for.
@@ -230,16 +230,17 @@ def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
         yield int(ray.cluster_resources().get("CPU", 1))
     finally:
         # ray.shutdown sets SIGTERM's action back to the system default underneath Python's handler, and a SIGTERM
-        # (or the stop handler delivering one again) then killed the command before its summary: hold SIGTERM while
-        # it runs, then arm the command's handler again
+        # (or the stop handler delivering one again) then killed the command before its summary. The stop signals
+        # are held while it runs and come right after, here, where a stop is raised to the caller like any other
+        # (not later, inside the summary); the command's SIGTERM handler is armed again first.
         if on_main:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_BLOCK, set(EXIT_STATUS))
         try:
             ray.shutdown()
         finally:
             if on_main:
                 signal.signal(signal.SIGTERM, sigterm)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(EXIT_STATUS))
 
 
 def thread_env(threads: int) -> dict[str, str]:
