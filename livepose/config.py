@@ -293,6 +293,8 @@ class BatchConfig:
     object_store_mb: int = 200            # local Ray only: clips travel as paths and results as small dicts
     video_suffix: str = ".mp4"            # --video: annotated clips as mp4v (shareable; .avi would survive a crash)
     bench_workers: tuple[int, ...] = (1, 2)  # --bench: the worker counts timed, in one run
+    poll_s: float = 0.2                   # the driver waits on Ray in slices this long, checking for Ctrl-C between
+    connect_timeout_s: float = 5.0        # --address HOST:PORT must answer this soon (Ray itself retries for minutes)
 
 
 @dataclass(frozen=True)

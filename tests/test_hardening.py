@@ -420,6 +420,14 @@ def test_run_and_eval_print_no_library_noise_unless_verbose(tmp_path, shared_dat
     assert "lag vs raw" in " ".join(helped.stdout.split()) and "can fall below 0" in " ".join(helped.stdout.split())
 
 
+def test_run_without_outputs_says_nothing_will_be_saved(shared_data, small_weights, capsys):
+    """Item 11: `livepose run` with neither --out nor --keypoints (nor --csv, --coco) says that nothing is saved."""
+    assert cli.main(["run", str(shared_data / VIDEO), "--max-frames", "1", "--model", str(small_weights), *RUN]) == 0
+    out, err = capsys.readouterr()
+    assert "livepose run: no --out, --keypoints, --csv or --coco given: nothing will be saved" in err
+    assert "wrote" not in out
+
+
 @pytest.mark.slow
 def test_app_start_prints_no_library_noise(tmp_path, shared_data, small_weights):
     """Item 11: `livepose app VIDEO` starts (window shown, the file opened: its settings are saved) and closes on
@@ -439,7 +447,22 @@ def test_app_start_prints_no_library_noise(tmp_path, shared_data, small_weights)
     assert _noise(stderr) == [], stderr
 
 
-# --- 12: weights list shows what ships ------------------------------------------------------------------------------
+# --- 12: help for every option, weights list shows what ships ---------------------------------------------------
+
+def test_every_model_option_says_what_it_does():
+    """Item 12: `--filter` and the noise options had no help text; every option the model commands share has one,
+    with the Kalman noises' units."""
+    import argparse
+
+    from livepose.commands.options import add_model_arguments
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    options = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings and a.dest != "help"}
+    assert "--filter" in options and all(options.values()), [o for o, h in options.items() if not h]
+    assert "px" in options["--process-noise"] and "px" in options["--measurement-noise"]
+
+
 
 def test_weights_list_names_the_shipped_models(tmp_path):
     """Item 12: `weights list` starts with the models that ship (what --model accepts without a download), each

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from livepose.commands.run import RunOutputs, track_source
 from livepose.config import BatchConfig, SourceConfig
 from livepose.pipeline import MODEL_LOAD_ERRORS, Pipeline, build_pipeline
 from livepose.sources import natural_key, open_source
+from livepose.stopping import EXIT_STATUS, raise_if_requested
 from livepose.tables import format_table
 
 # Set before Ray is imported: no usage report, no import-order warning, nothing Ray needs a dashboard for.
@@ -100,8 +102,8 @@ def clip_settings(args: argparse.Namespace) -> dict:
     return json.loads(json.dumps({k: getattr(args, k) for k in keys}, default=str))
 
 
-def earlier_row(clip: Clip, out_dir: Path, settings: dict, video: bool) -> dict | None:
-    """The summary row of an earlier run when the clip's outputs are complete for these settings, else None."""
+def complete_row(clip: Clip, out_dir: Path, settings: dict, video: bool) -> dict | None:
+    """The summary row in the clip's status when its outputs are complete for these settings, else None."""
     try:
         status = json.loads(clip.status_path(out_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -110,7 +112,7 @@ def earlier_row(clip: Clip, out_dir: Path, settings: dict, video: bool) -> dict 
     complete = all(p.exists() for p in (outputs.keypoints, outputs.video) if p is not None)
     if status.get("status") != "ok" or status.get("settings") != settings or not complete:
         return None
-    return {**{k: status.get(k) for k in SUMMARY_FIELDS}, "reused": True}
+    return {k: status.get(k) for k in SUMMARY_FIELDS}
 
 
 def one_line(exc: BaseException) -> str:
@@ -185,10 +187,24 @@ def local_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def check_address(address: str, cfg: BatchConfig) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that nothing answers on is a mistake in the command: say so in seconds, where
+    Ray retries for minutes, printing its own warnings. 'auto' and other names without a port are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=cfg.connect_timeout_s).close()
+    except OSError as exc:
+        raise BatchError(f"no Ray cluster answers at {address}: {exc.strerror or exc}") from exc
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
     """A quiet local Ray (no dashboard, small object store), or the cluster at ``address``; yields its CPUs and
     shuts the connection (and a local Ray) down on exit."""
+    if address is not None:
+        check_address(address, cfg)
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
     import ray  # reads its environment at import: after RAY_ENV is set (and `livepose run` never pays for it)
@@ -213,7 +229,18 @@ def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
             signal.signal(signal.SIGTERM, sigterm)
         yield int(ray.cluster_resources().get("CPU", 1))
     finally:
-        ray.shutdown()
+        # ray.shutdown sets SIGTERM's action back to the system default underneath Python's handler, and a SIGTERM
+        # (or the stop handler delivering one again) then killed the command before its summary. The stop signals
+        # are held while it runs and come right after, here, where a stop is raised to the caller like any other
+        # (not later, inside the summary); the command's SIGTERM handler is armed again first.
+        if on_main:
+            signal.pthread_sigmask(signal.SIG_BLOCK, set(EXIT_STATUS))
+        try:
+            ray.shutdown()
+        finally:
+            if on_main:
+                signal.signal(signal.SIGTERM, sigterm)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(EXIT_STATUS))
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -238,14 +265,29 @@ def start_workers(args: argparse.Namespace, workers: int, cores: int) -> tuple[l
     return [spawn() for _ in range(workers)], spawn, threads
 
 
-def wait_ready(actors: list) -> None:
+def wait_for(refs: list, num_returns: int, cfg: BatchConfig) -> list:
+    """The first ``num_returns`` of ``refs`` to finish. Ray is waited on in slices of ``cfg.poll_s`` and a Ctrl-C or
+    SIGTERM is raised between them: the stop handler does not raise inside Ray's code (livepose.stopping), so one
+    blocking wait would run the batch on to its end."""
+    import ray
+
+    while True:
+        raise_if_requested()
+        ready, _ = ray.wait(refs, num_returns=num_returns, timeout=cfg.poll_s)
+        raise_if_requested()   # a stop that came with the results (a terminal's Ctrl-C reaches the workers too)
+        if ready:
+            return ready
+
+
+def wait_ready(actors: list, cfg: BatchConfig) -> None:
     """Block until every actor has loaded the model; a load error (bad weights or options, a worker that cannot start)
     is raised as a BatchError, one line."""
     import ray
     from ray.exceptions import RayError
 
+    refs = [a.ready.remote() for a in actors]
     try:
-        errors = [e for e in ray.get([a.ready.remote() for a in actors]) if e]
+        errors = [e for e in ray.get(wait_for(refs, len(refs), cfg)) if e]
     except RayError as exc:
         raise BatchError(f"a worker could not start: {one_line(exc)}") from exc
     if errors:
@@ -253,7 +295,7 @@ def wait_ready(actors: list) -> None:
 
 
 def track_all(actors: list, spawn: Callable[[], object], clips: list[Clip], out_dir: Path, rows: dict[str, dict],
-              bar: tqdm) -> None:
+              bar: tqdm, cfg: BatchConfig) -> None:
     """Each actor takes the next clip as it finishes one (longest files first, so the tail is short clips); rows
     fill in as clips finish, so an interrupted batch still knows what it did. A worker Ray could not keep alive
     (it died, was restarted and died again) fails its clip and is replaced."""
@@ -273,7 +315,7 @@ def track_all(actors: list, spawn: Callable[[], object], clips: list[Clip], out_
         submit(i)
     started, frames = time.perf_counter(), 0
     while running:
-        (ref,), _ = ray.wait(list(running), num_returns=1)
+        (ref,) = wait_for(list(running), 1, cfg)
         i, clip = running.pop(ref)
         try:
             row = ray.get(ref)
@@ -304,7 +346,8 @@ def write_summary(out_dir: Path, clips: list[Clip], rows: dict[str, dict]) -> li
 
 def run_batch(args: argparse.Namespace, clips: list[Clip], out_dir: Path, cfg: BatchConfig) -> int:
     settings = clip_settings(args)
-    rows = {c.name: row for c in clips if (row := earlier_row(c, out_dir, settings, args.video)) is not None}
+    rows = {c.name: {**row, "reused": True} for c in clips
+            if (row := complete_row(c, out_dir, settings, args.video)) is not None}
     todo = [c for c in clips if c.name not in rows]
     print(f"livepose batch: {len(clips)} clips, {len(rows)} complete from an earlier run, {len(todo)} to do",
           file=sys.stderr)
@@ -315,11 +358,14 @@ def run_batch(args: argparse.Namespace, clips: list[Clip], out_dir: Path, cfg: B
                 workers = min(args.workers or cfg.workers or cores, len(todo))
                 actors, spawn, threads = start_workers(args, workers, cores)
                 print(f"livepose batch: {workers} workers x {threads} threads on {cores} CPUs", file=sys.stderr)
-                wait_ready(actors)
+                wait_ready(actors, cfg)
                 with tqdm(total=len(todo), unit="clip", desc="clips") as bar:
-                    track_all(actors, spawn, todo, out_dir, rows, bar)
+                    track_all(actors, spawn, todo, out_dir, rows, bar, cfg)
     except KeyboardInterrupt:
         interrupted = True
+        # a worker can finish a clip between the stop and its own end: the summary says what a rerun will skip
+        rows |= {c.name: row for c in todo if c.name not in rows
+                 and (row := complete_row(c, out_dir, settings, args.video)) is not None}
     ordered = write_summary(out_dir, clips, rows)
     failed = sum(r["status"] == "failed" for r in ordered)
     done = sum(r["status"] == "ok" for r in ordered)
@@ -343,11 +389,11 @@ def run_bench(args: argparse.Namespace, clips: list[Clip], out_dir: Path, cfg: B
                 with tempfile.TemporaryDirectory(dir=out_dir, prefix=".bench-") as scratch:
                     t0 = time.perf_counter()
                     actors, spawn, threads = start_workers(args, workers, cores)
-                    wait_ready(actors)
+                    wait_ready(actors, cfg)
                     t1 = time.perf_counter()
                     rows: dict[str, dict] = {}
                     with tqdm(total=len(clips), unit="clip", desc=f"{workers} workers") as bar:
-                        track_all(actors, spawn, clips, Path(scratch), rows, bar)
+                        track_all(actors, spawn, clips, Path(scratch), rows, bar, cfg)
                     seconds = time.perf_counter() - t1
                     for actor in actors:
                         ray.kill(actor)

@@ -314,6 +314,29 @@ def test_record_export_and_screenshot_write_valid_files(make_window, shared_data
     assert np.mean(np.any(shot != original, axis=2)) > 0.001             # skeleton and HUD burnt in
 
 
+def test_export_as_coco_results_loads_in_pycocotools(make_window, shared_data, qtbot, tmp_path):
+    """Issue 29 item 15, the app's side: Ctrl+E to a .json writes COCO keypoint results, which pycocotools' loadRes
+    takes against the frames its images list names (image_id = frame index, one entry per person and frame)."""
+    from pycocotools.coco import COCO
+
+    w = make_window()
+    w.open_source(str(shared_data / SQUATS))
+    wait_for_people(qtbot, w)
+    out = tmp_path / "kp.json"
+    w.start_export(out)
+    start = w.view.result.frame.index
+    qtbot.waitUntil(lambda: w.view.result.frame.index >= start + 3, timeout=WAIT_MS)
+    assert w.stop_recording() == [out]
+    images = json.loads(out.with_name("kp.images.json").read_text())
+    results = json.loads(out.read_text())
+    assert images and all(im["file_name"] == f"pose_squats.mp4#frame={im['id']}" for im in images)
+    assert results and all(len(r["keypoints"]) == 51 and r["category_id"] == 1 and "track_id" in r for r in results)
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    gt.createIndex()
+    assert len(gt.loadRes(str(out)).getAnnIds()) == len(results)
+
+
 def test_step_seek_and_loop_keep_the_stream_alive(make_window, shared_data, qtbot):
     w = make_window()
     w.open_source(str(shared_data / SQUATS))

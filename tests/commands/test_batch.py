@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -86,6 +87,25 @@ def _kill_first_busy_worker(stop: threading.Event, killed: list[int]) -> None:
             return
 
 
+def _start_batch(inputs: list[Path], out_dir: Path, log: Path) -> subprocess.Popen:
+    """The batch of the tests, in its own session, with Ctrl-C's default action (a test run started with `&` inherits
+    SIGINT ignored); its stderr goes to ``log``."""
+    with log.open("w") as err:
+        return subprocess.Popen([sys.executable, "-m", "livepose", "batch", *map(str, inputs), "--out-dir", str(out_dir),
+                                 "--workers", "2", *SETTINGS], cwd=ROOT, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for_a_finished_clip(batch: subprocess.Popen, out_dir: Path, log: Path) -> None:
+    deadline = time.monotonic() + 480   # Ray, two workers loading the model, one clip: ~40 s on 2 idle cores
+    while not any(json.loads(p.read_text()).get("status") == "ok" for p in out_dir.glob("*.status.json")):
+        assert batch.poll() is None, f"the batch ended (exit {batch.returncode}) before finishing a clip: " \
+                                     f"{log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, "no clip finished in 8 minutes"
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def inputs(shared_data, tmp_path_factory) -> list[Path]:
     """Three real clips (one a 30-frame copy made here) and a truncated mp4 (its index, at the end, cut off)."""
@@ -147,19 +167,25 @@ def test_usage_mistakes_are_one_line_exit_2(tmp_path, capsys):
     assert [line.split(":")[0] for line in err] == ["livepose batch"] * 3 and "Traceback" not in "".join(err)
 
 
+def test_an_address_nothing_answers_on_is_one_line_in_seconds(shared_data, tmp_path, capsys):
+    """A mistyped --address HOST:PORT: Ray's own connection retries took minutes (over 3 here), with its warnings."""
+    with socket.socket() as probe:            # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    t0 = time.monotonic()
+    assert cli(["batch", str(shared_data / STREET), "--out-dir", str(tmp_path), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - t0 < 10 and f"no Ray cluster answers at 127.0.0.1:{port}: Connection refused" in err
+    assert err.count("livepose batch: ") == 2 and "Traceback" not in err   # the clip count, then the error
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)   # ~2 minutes on 2 idle cores; the margin is for a machine busy with other work
 def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(inputs, reference, tmp_path):
-    out_dir = tmp_path / "out"
-    command = [sys.executable, "-m", "livepose", "batch", *map(str, inputs), "--out-dir", str(out_dir),
-               "--workers", "2", *SETTINGS]
-    batch = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    out_dir, log = tmp_path / "out", tmp_path / "batch.err"
+    batch = _start_batch(inputs, out_dir, log)
     try:
-        deadline = time.monotonic() + 480   # Ray, two workers loading the model, one clip: ~40 s on 2 idle cores
-        while not any(json.loads(p.read_text()).get("status") == "ok" for p in out_dir.glob("*.status.json")):
-            assert batch.poll() is None and time.monotonic() < deadline, "the batch ended before finishing a clip"
-            time.sleep(0.05)
+        _wait_for_a_finished_clip(batch, out_dir, log)
     finally:
         # the whole session at once, as a crash or the OOM killer would: killing the driver alone lets the Ray
         # workers finish their clips while they wind down (a clip takes about a second here), leaving nothing to resume
@@ -194,3 +220,33 @@ def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(in
     assert "\n" not in bad["error"]
     assert (out_dir / "summary.csv").read_text().splitlines()[0].startswith("clip,source,status,frames")
     assert not list(out_dir.glob("*.partial.*"))   # the killed clip's partial output was redone and renamed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("signum, status, send", [(signal.SIGINT, 130, os.killpg), (signal.SIGTERM, 143, os.kill)],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_ends_the_batch_within_seconds_and_finished_clips_stay_complete(inputs, tmp_path, signum,
+                                                                                       status, send):
+    """Ctrl-C as a terminal sends it (SIGINT to the process group: Ray's workers get it too), or `kill` (SIGTERM to the
+    command), ends the batch at once with a summary in which unfinished clips are `interrupted`. Ctrl-C used to be
+    swallowed (the driver sat in Ray's blocking wait, where the stop handler does not raise, and ran every clip), and
+    SIGTERM killed the command without a summary (ray.shutdown resets SIGTERM's action to the default)."""
+    out_dir, log = tmp_path / "out", tmp_path / "batch.err"
+    batch = _start_batch(inputs, out_dir, log)
+    _wait_for_a_finished_clip(batch, out_dir, log)
+    send(batch.pid, signum)
+    stopped = time.monotonic()
+    batch.wait(timeout=120)
+    err = log.read_text()
+    assert batch.returncode == status and time.monotonic() - stopped < 30, err
+    assert "Traceback" not in err and "interrupted; finished clips are complete" in err
+    summary = _summary(out_dir)
+    assert len(summary) == len(inputs) and any(row["status"] == "interrupted" for row in summary.values())
+    for name, row in summary.items():
+        status = out_dir / f"{name}.status.json"
+        # ok in the summary exactly where a rerun skips the clip (a worker may finish one while the batch stops)
+        ok_on_disk = status.exists() and json.loads(status.read_text())["status"] == "ok"
+        assert (row["status"] == "ok") == ok_on_disk, (name, row)
+        if ok_on_disk:
+            assert len(_records(out_dir / f"{name}.jsonl")) == row["frames"] > 0

@@ -74,6 +74,18 @@ def test_resnet18_checkpoint_into_resnet50(r18):
     assert "missing: " in msg and "layer1.0.conv3.weight" in msg and "mis-shaped" in msg
 
 
+def test_image_classifier_is_described_as_one(r18):
+    """Issue 29 item 8: a torchvision ResNet-18 classifier (an fc layer, no deconvs, no final layer) was described
+    with the default head it lacks, "3 deconvs, 17 joints"."""
+    classifier = {k: v for k, v in r18.items() if not k.startswith(("deconv_layers.", "final_layer."))}
+    classifier.update({"fc.weight": np.zeros((1000, 512), np.float32), "fc.bias": np.zeros(1000, np.float32)})
+    with pytest.raises(ArchitectureMismatchError) as err:
+        state_dict_to_keras(classifier, source="resnet18.pth")
+    found = str(err.value).split("looks like ", 1)[1]
+    assert found.startswith("a ResNet-18 (basic blocks (2, 2, 2, 2)) image classifier (1000 classes) with no pose "
+                            "head:") and "deconvs" not in found.split(":")[0]
+
+
 def test_missing_tensor(r18):
     state = dict(r18)
     del state["layer3.1.bn2.running_var"]

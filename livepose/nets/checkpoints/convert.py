@@ -88,9 +88,25 @@ def infer_config(state: dict[str, np.ndarray], input_size: tuple[int, int] | Non
     return cfg
 
 
+def _backbone(depth: int) -> str:
+    kind, blocks = RESNET_SPEC[depth]
+    return f"ResNet-{depth} ({kind} blocks {blocks})"
+
+
 def describe(cfg: ModelConfig) -> str:
-    kind, blocks = RESNET_SPEC[cfg.depth]
-    return f"ResNet-{cfg.depth} ({kind} blocks {blocks}), {cfg.num_deconv} deconvs, {cfg.num_joints} joints"
+    return f"{_backbone(cfg.depth)}, {cfg.num_deconv} deconvs, {cfg.num_joints} joints"
+
+
+def describe_state(state: dict[str, np.ndarray]) -> str:
+    """What a (normalized) state dict holds, from its own tensors only: ``describe(infer_config(state))`` fills a head
+    the file lacks with the defaults, and called a torchvision classifier "3 deconvs, 17 joints"."""
+    cfg = infer_config(state)
+    head = [f"{cfg.num_deconv} deconvs"] if any(k.startswith("deconv_layers.") for k in state) else []
+    head += [f"{cfg.num_joints} joints"] if "final_layer.weight" in state else []
+    if head:
+        return ", ".join([_backbone(cfg.depth), *head])
+    classes = f" image classifier ({state['fc.weight'].shape[0]} classes)" if "fc.weight" in state else ""
+    return f"a {_backbone(cfg.depth)}{classes} with no pose head"
 
 
 def torch_module_path(layer_name: str) -> str:
@@ -133,7 +149,7 @@ def _validate(state: dict[str, np.ndarray], expected: dict, cfg: ModelConfig, so
                     f"{len(unexpected)} unexpected: {_listing(unexpected)}" if unexpected else "",
                     f"{len(shapes)} mis-shaped: {_listing(shapes)}" if shapes else ""]
         try:
-            found = f"; the checkpoint looks like {describe(infer_config(state))}"
+            found = f"; the checkpoint looks like {describe_state(state)}"
         except CheckpointError:
             found = ""
         raise ArchitectureMismatchError(
