@@ -139,7 +139,8 @@ class TrackConfig:
     roi_max_shrink: float = 0.05          # an ROI's sides shrink by at most this share a frame: a network that pulls
                                           # edge joints inwards cannot spiral the crop down onto the torso
     taken_oks: float = 0.5                # a track's crop whose pose agrees this well with another track's predicted
-                                          # pose, and better than with its own, shows that person: its track coasts
+                                          # pose, and better than with its own, shows that person: its track coasts,
+                                          # and the pose goes to that track unless its own crop shows it better
                                           # (synthetic group video: a hidden person's crop showing the walker agreed
                                           # 0.56-0.68 with his pose; at 0.8 the walkers' tracks took others' ids)
     velocity_smoothing: float = 0.5       # weight of the newest step in a track's velocity (1: the last step alone)
