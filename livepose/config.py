@@ -112,7 +112,10 @@ class TrackConfig:
     iou_weight: float = 0.5               # similarity = w * box IoU + (1 - w) * keypoint OKS (IoU alone without keypoints)
     min_hits: int = 2                     # a track is confirmed (shown) after this many matched frames; those born
                                           # on a stream's first frame (a still image) are shown at once
-    max_misses: int = 10                  # a track is ended after this many frames without a match
+    max_misses: int = 30                  # a track is ended after this many frames without a match (1 s at 30 fps:
+                                          # a person hidden behind a passer-by for longer than the ROIs coast keeps
+                                          # the search going and takes her id back, shown at once, when it finds her;
+                                          # at 10 the search slowed to every detect_every frames once her track ended)
     detect_every: int = 10                # run the detector at least every N frames to catch newcomers
     lost_detect_every: int = 3            # ... and this often while a track is lost or overlaps another (not every
                                           # frame: a person hidden behind another would keep the detector busy)
@@ -136,7 +139,8 @@ class TrackConfig:
     roi_max_shrink: float = 0.05          # an ROI's sides shrink by at most this share a frame: a network that pulls
                                           # edge joints inwards cannot spiral the crop down onto the torso
     taken_oks: float = 0.5                # a track's crop whose pose agrees this well with another track's predicted
-                                          # pose, and better than with its own, shows that person: its track coasts
+                                          # pose, and better than with its own, shows that person: its track coasts,
+                                          # and the pose goes to that track unless its own crop shows it better
                                           # (synthetic group video: a hidden person's crop showing the walker agreed
                                           # 0.56-0.68 with his pose; at 0.8 the walkers' tracks took others' ids)
     velocity_smoothing: float = 0.5       # weight of the newest step in a track's velocity (1: the last step alone)

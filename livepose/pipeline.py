@@ -32,7 +32,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -46,7 +46,7 @@ from livepose.quiet import native_chatter_filtered
 from livepose.records import FrameRecord, frame_record
 from livepose.smooth import BankOutput, SmoothingBank
 from livepose.sources import Frame, SourceStalled, SourceStatus
-from livepose.track import Track, Tracker, keypoint_similarity, person_like, pose_nms, same_pose, shows_another
+from livepose.track import Track, Tracker, keypoint_similarity, person_like, pose_nms, pose_owners, same_pose
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,16 @@ class FrameResult:
         """The JSONL record of this frame (what `livepose smooth` can re-filter)."""
         return frame_record(self.frame.index, self.frame.source_time, self.frame.source_time, self.track_ids,
                             self.boxes, self.poses, self.smooth_cfg, self.timings_ms)
+
+
+class Shown(NamedTuple):
+    """The crops of a frame that show a person, one crop per person (``Pipeline._people``)."""
+
+    keep: np.ndarray               # (N,) indices of the crops kept
+    keypoints: np.ndarray          # (N, J, 2) their poses
+    scores: np.ndarray             # (N, J)
+    owners: np.ndarray             # (N,) id of the track each shows, -1: for the tracker to match
+    confirmed: np.ndarray          # (N,) the detector's pose and the network's agree: a new track shows at once
 
 
 class BackgroundDetector:
@@ -244,13 +254,12 @@ class Pipeline:
         est = self.estimator(image, crop_boxes)
         timings.update(est.timings_ms)
         tt = time.perf_counter()
-        keep, keypoints, scores = self._people(crop_boxes, est.keypoints, est.scores, dets, owners,
-                                               frame.source_time)
+        seen = self._people(crop_boxes, est.keypoints, est.scores, dets, owners, frame.source_time)
         # Identities follow the crop boxes (the detector's, or the ROIs from last frame's keypoints), not boxes
         # around the new keypoints: those jump with every misplaced joint, which on a street clip of small people
         # ended most tracks within a second (see Tracker).
-        tracks = self.tracker.update(crop_boxes[keep], keypoints, scores, frame.source_time,
-                                     owners=np.asarray(owners, int)[keep], confirm_new=self._fresh)
+        tracks = self.tracker.update(crop_boxes[seen.keep], seen.keypoints, seen.scores, frame.source_time,
+                                     owners=seen.owners, confirm_new=seen.confirmed | self._fresh)
         self._fresh = False
         self._crop_boxes = {t.id: np.asarray(t.box, np.float32) if t.det_index >= 0 else self._crop_boxes[t.id]
                             for t in tracks if t.det_index >= 0 or t.id in self._crop_boxes}   # coasting: the last
@@ -330,28 +339,32 @@ class Pipeline:
         return out
 
     def _people(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, dets: list[Detection],
-                owners: list[int], t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The crops of the frame at ``t`` that show a person, one crop per person: kept indices, with their
-        keypoints and scores.
+                owners: list[int], t: float) -> Shown:
+        """The crops of the frame at ``t`` that show a person, one crop per person (see :class:`Shown`).
 
         A top-down network shows whoever dominates a crop, so where people overlap a crop can show someone else
         than it was cut for. A detection's crop whose pose disagrees with the detector's own pose, or is no person,
-        keeps the detector's (the bottom-up detector keeps overlapping people apart). Each pose is compared with
-        every track's predicted pose (its last keypoints moved along its velocity): a track's crop that shows
-        another track's person, or a coasting track's crop that does not show its own (``track.shows_another``),
-        shows no one this frame: its track coasts instead of taking over the other's identity. Of crops that still
-        show one pose twice, the one whose track's prediction it agrees with best is kept (``pose_nms``): the
-        passer-by's pose goes to the passer-by's track. Poses that are not a person are dropped.
+        keeps the detector's (the bottom-up detector keeps overlapping people apart); where the two agree, two models
+        saw the person, which confirms a new track as a second frame would. Each pose is compared with every track's
+        predicted pose (its last keypoints moved along its velocity), and the tracks' crops are given to the tracks
+        whose people they show, one to one (``track.pose_owners``): where two people's crops show each other, each
+        pose goes to its person's track; a crop that shows another track's person whom that track's own crop shows
+        better, or a coasting track's crop that does not show its own, shows no one this frame: its track coasts
+        instead of taking over the other's identity. Of crops that still show one pose twice, the one whose track's
+        prediction it agrees with best is kept (``pose_nms``): the passer-by's pose goes to the passer-by's track.
+        Poses that are not a person are dropped.
         """
         cfg = self.cfg.track
         keypoints, scores = keypoints.copy(), scores.copy()
         areas = boxes[:, 2] * boxes[:, 3]
+        both = np.zeros(len(boxes), bool)          # the detector's pose and the network's agree on a person
         for i, det in enumerate(dets):
             if det.pose is None or not person_like(det.pose[None, :, 2], cfg)[0]:
                 continue
-            if not person_like(scores[i:i + 1], cfg)[0] or not same_pose(
-                    keypoints[i:i + 1], scores[i:i + 1], areas[i:i + 1], det.pose[None, :, :2], det.pose[None, :, 2],
-                    cfg.detector_pose_oks, cfg)[0, 0]:
+            both[i] = person_like(scores[i:i + 1], cfg)[0] and same_pose(
+                keypoints[i:i + 1], scores[i:i + 1], areas[i:i + 1], det.pose[None, :, :2], det.pose[None, :, 2],
+                cfg.detector_pose_oks, cfg)[0, 0]
+            if not both[i]:
                 keypoints[i], scores[i] = det.pose[:, :2], det.pose[:, 2]
         tracks = self.tracker.tracks
         agree = np.zeros((len(boxes), len(tracks)))
@@ -362,14 +375,17 @@ class Pipeline:
             agree = np.where(shared >= cfg.min_shared_joints, sim, 0.0)
         mine = np.array([[trk.id == o for trk in tracks] for o in owners], bool).reshape(agree.shape)
         coasting = np.array([trk.misses > 0 for trk in tracks], bool)
-        own, taken = shows_another(agree, mine, coasting, cfg)
+        shows, own = pose_owners(agree, mine, coasting, cfg)
+        ids = np.array([tracks[k].id if k >= 0 else -1 for k in shows], int)
+        cut = mine.any(axis=1)
         hits = {trk.id: trk.hits for trk in tracks}
         det_score = [d.score for d in dets] + [0.0] * (len(boxes) - len(dets))
-        order = sorted((i for i in range(len(boxes)) if not taken[i] and person_like(scores[i:i + 1], cfg)[0]),
-                       key=lambda i: (-own[i], -hits.get(owners[i], 0), -det_score[i]))
+        order = sorted((i for i in range(len(boxes)) if (shows[i] >= 0 or not cut[i])
+                        and person_like(scores[i:i + 1], cfg)[0]),
+                       key=lambda i: (-own[i], -hits.get(ids[i], 0), -det_score[i]))
         kept = pose_nms(keypoints[order], scores[order], areas[order], cfg)
         keep = np.array(sorted(order[k] for k in kept), int)
-        return keep, keypoints[keep], scores[keep]
+        return Shown(keep, keypoints[keep], scores[keep], ids[keep], both[keep])
 
     def _keypoint_box(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
         """The body box around the confident keypoints (grown: joints sit inside the body), or None."""

@@ -18,10 +18,12 @@ A detection the caller knows to be a track's person (cropped from that track's R
 tracking) is given to it outright (``owners``); only the others are matched by similarity.
 
 Life cycle (SORT-like): an unmatched detection starts a tentative track; it is confirmed after ``min_hits`` matched
-frames (at once on a stream's first frame, as ByteTrack does: no earlier frame can confirm anyone there); a tentative
-track that misses a frame ends; a confirmed one ends after ``max_misses`` missed frames in a row. Ids are never
-reused within one Tracker. The pure functions below decide what the pipeline gives the tracker: whether a pose is a
-person at all (``person_like``) and which crops show one person twice (``pose_nms``).
+frames (at once on a stream's first frame, as ByteTrack does: no earlier frame can confirm anyone there, and where
+the caller says two models saw the person); a tentative track that misses a frame ends; a confirmed one ends after
+``max_misses`` missed frames in a row (it is not drawn meanwhile, but a person back within them takes her id back).
+Ids are never reused within one Tracker. The pure functions below decide what the pipeline gives the tracker:
+whether a pose is a person at all (``person_like``), which track's person each crop shows (``pose_owners``) and
+which crops show one person twice (``pose_nms``).
 """
 
 from __future__ import annotations
@@ -119,21 +121,34 @@ def person_like(scores: np.ndarray, cfg: TrackConfig) -> np.ndarray:
             & (scores.mean(axis=1) >= cfg.min_track_score))
 
 
-def shows_another(agree: np.ndarray, mine: np.ndarray, coasting: np.ndarray, cfg: TrackConfig
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per crop, its pose's agreement with its own track and whether it shows someone else than that track's person.
+def pose_owners(agree: np.ndarray, mine: np.ndarray, coasting: np.ndarray, cfg: TrackConfig
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop, the track whose person its pose shows (index into the tracks, -1: none of them) and its agreement.
 
     ``agree`` (crops, tracks): OKS of each crop's pose against each track's predicted pose; ``mine`` (crops, tracks):
-    the track a crop was cut for; ``coasting`` (tracks,): tracks that missed. A crop shows another track's person when
-    its pose agrees with that track better than with its own and at least ``taken_oks`` (where a passer-by's body
-    fills the crop of the person behind him); a coasting track's crop must agree at least ``same_person_oks`` with
-    its own prediction (she is back) or it shows someone the tracker does not follow yet. Returns (own, taken).
+    the track a crop was cut for; ``coasting`` (tracks,): tracks that missed. A crop shows another track's person
+    when its pose agrees with that track better than with its own and at least ``taken_oks`` (where a passer-by's
+    body fills the crop of the person behind him); a coasting track's crop must agree at least ``same_person_oks``
+    with its own prediction (she is back), or it shows someone the tracker does not follow yet. Crops are then
+    given to the tracks they show one to one (Hungarian on the agreement): where two people's crops show each other
+    (their ROIs swapped places while they crossed or stood overlapped), each pose goes to the track it shows, instead
+    of both tracks coasting; a crop left without a track showed someone whose own crop shows them better (it shows
+    no one this frame: its track coasts). Crops cut for no track (new detections) get -1 too: the tracker matches
+    them. Returns (owner, agreement with it).
     """
+    cut = mine.any(axis=1)
     own = np.where(mine, agree, 0.0).max(axis=1, initial=0.0)
     other = np.where(mine, 0.0, agree).max(axis=1, initial=0.0)
-    owned = mine.any(axis=1)
-    stale = (mine & coasting[None]).any(axis=1) & (own < cfg.same_person_oks)
-    return own, owned & (((other >= cfg.taken_oks) & (other > own)) | stale)
+    taken = ((other >= cfg.taken_oks) & (other > own))[:, None] | (coasting[None] & (agree < cfg.same_person_oks))
+    allowed = np.where(mine, ~taken, agree >= cfg.taken_oks) & cut[:, None]
+    score = np.where(allowed, agree, -1.0)
+    rows, cols = linear_sum_assignment(-score) if score.size else (np.array([], int), np.array([], int))
+    owner = np.full(len(agree), -1)
+    good = score[rows, cols] >= 0
+    owner[rows[good]] = cols[good]
+    agreement = np.zeros(len(owner))
+    agreement[owner >= 0] = agree[owner >= 0, owner[owner >= 0]]
+    return owner, agreement
 
 
 def pose_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, cfg: TrackConfig) -> np.ndarray:
@@ -181,13 +196,14 @@ class Tracker:
         return np.where(shared > 0, np.maximum(iou, w * iou + (1 - w) * oks), iou)
 
     def update(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t: float,
-               owners: np.ndarray | None = None, confirm_new: bool = False) -> list[Track]:
+               owners: np.ndarray | None = None, confirm_new: bool | np.ndarray = False) -> list[Track]:
         """Match the detections of the frame at ``t`` (s); returns snapshots of all live tracks (``Track.visible``).
 
         ``boxes`` (N, 4) xywh, ``keypoints`` (N, J, 2), ``scores`` (N, J). ``owners`` (N,): the id of the track a
         detection is known to belong to (it was cropped from that track's ROI, as in MediaPipe's ROI tracking), -1
-        where unknown; only the unknown ones are matched by similarity. ``confirm_new``: new tracks are shown at
-        once (a stream's first frame, where no earlier frame can confirm anyone).
+        where unknown; only the unknown ones are matched by similarity. ``confirm_new`` (bool, or (N,) per
+        detection): new tracks are shown at once (a stream's first frame, where no earlier frame can confirm
+        anyone; a person two models saw).
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         keypoints = np.asarray(keypoints, np.float64)
@@ -213,10 +229,11 @@ class Tracker:
                 if not trk.confirmed or trk.misses > self.cfg.max_misses:
                     continue
             survivors.append(trk)
+        confirm_new = np.broadcast_to(np.asarray(confirm_new, bool), (len(boxes),))
         for c in range(len(boxes)):
             if c not in matched_dets:
                 survivors.append(Track(next(self._ids), boxes[c].copy(), keypoints[c].copy(), scores[c].copy(), t,
-                                       confirmed=confirm_new or self.cfg.min_hits <= 1, det_index=c))
+                                       confirmed=bool(confirm_new[c]) or self.cfg.min_hits <= 1, det_index=c))
         self.tracks = survivors
         return [dataclasses.replace(trk) for trk in self.tracks]     # snapshots: later frames do not change them
 

@@ -298,3 +298,81 @@ def test_a_late_detection_is_moved_along_its_track_to_now():
     assert sum(landed[2:]) >= 2                                  # late detections landed
     centre = lambda b: b[:2] + b[2:] / 2                         # noqa: E731
     assert all(np.abs(centre(b) - centre(walker(i))).max() <= 1.0 for i in range(2, 12) for b in crops[i])
+
+
+class Comings(Scene):
+    """People who are in view on some frames only: ``present(frame)`` lists the boxes of those in view."""
+
+    def __init__(self, present) -> None:
+        super().__init__([])
+        self.present, self.frame = present, 0
+
+    def __call__(self, image, boxes):
+        self.people = self.present(self.frame)
+        return super().__call__(image, boxes)
+
+
+def run_comings(scene: Comings, frames: int, pose_detector: bool = False) -> list[tuple[int, ...]]:
+    """Ids shown per frame; the detector finds everyone in view (with their pose where ``pose_detector``)."""
+    def detect(image):
+        return [Detection(box_xywh=b, score=0.9, pose=np.c_[pose_of(b), np.full(17, 0.8)] if pose_detector else None)
+                for b in scene.present(scene.frame)]
+
+    pipe = Pipeline(scene, detect, CFG)
+    out = []
+    for i in range(frames):
+        scene.frame = i
+        out.append(pipe.process(Frame(IMAGE, i, time.monotonic(), i / 30)).track_ids)
+    return out
+
+
+def test_a_person_away_for_half_a_second_comes_back_with_her_id_at_once():
+    """B leaves the view for 15 frames (half a second: hidden behind a passer-by longer than her ROI coasts) and
+    comes back. Her track is kept while she is away, so the search goes on every ``lost_detect_every`` frames, and
+    when it finds her she takes her id back and is shown on that frame. When her track ended after 10 missed frames
+    the search fell back to every ``detect_every`` frames, and she came back late, under a new id, a frame later
+    still (a new track waits for its second hit)."""
+    a = np.array([100, 100, 150, 400], np.float32)
+    b = np.array([500, 100, 150, 400], np.float32)
+    away = range(5, 20)
+    ids = run_comings(Comings(lambda f: [a] if f in away else [a, b]), 30)
+    b_id = set(ids[0]) - set(run_comings(Comings(lambda f: [a]), 1)[0])
+    assert len(ids[0]) == 2 and len(b_id) == 1
+    back = [f for f in range(away.stop, 30) if len(ids[f]) == 2]
+    assert back and back[0] <= away.stop + CFG.track.lost_detect_every
+    assert all(set(ids[f]) == set(ids[0]) for f in back)
+
+
+def test_a_newcomer_both_models_see_is_shown_on_the_frame_she_is_found():
+    """A pose detector finds a newcomer and the network's pose of her crop agrees with the detector's: two models
+    saw her, which confirms her track as a second frame would, so she is shown on the frame she is found. A box-only
+    detector's newcomer still waits for her second frame (a box on an object is no confirmation)."""
+    a = np.array([100, 100, 150, 400], np.float32)
+    b = np.array([500, 100, 150, 400], np.float32)
+    arrives = CFG.track.detect_every                         # the periodic search finds her there
+    scene = lambda: Comings(lambda f: [a] if f < arrives else [a, b])       # noqa: E731
+    with_pose = run_comings(scene(), arrives + 2, pose_detector=True)
+    assert len(with_pose[arrives - 1]) == 1 and len(with_pose[arrives]) == 2
+    boxes_only = run_comings(scene(), arrives + 2)
+    assert len(boxes_only[arrives]) == 1 and len(boxes_only[arrives + 1]) == 2
+
+
+def test_two_crops_that_show_each_other_go_to_each_other():
+    """Two people's ROIs swapped places (they crossed, or stood overlapped): A's crop shows B's pose and B's crop
+    A's. Each pose goes to the track it shows; before, both crops counted as showing another track's person and
+    both people went undrawn. A crop that shows someone whose own crop shows them better still shows no one (a
+    duplicate), and a coasting track's crop takes only a pose close to its own."""
+    from livepose.config import TrackConfig
+    from livepose.track import pose_owners
+
+    cfg = TrackConfig()
+    mine = np.eye(2, dtype=bool)
+    swapped = np.array([[0.1, 0.9], [0.85, 0.2]])                # rows: crops cut for A, B; columns: tracks A, B
+    owner, agreement = pose_owners(swapped, mine, np.zeros(2, bool), cfg)
+    assert owner.tolist() == [1, 0] and np.allclose(agreement, [0.9, 0.85])
+    duplicate = np.array([[0.1, 0.7], [0.0, 0.95]])              # A's crop shows B, whose own crop shows B better
+    assert pose_owners(duplicate, mine, np.zeros(2, bool), cfg)[0].tolist() == [-1, 1]
+    stale = np.array([[0.3, 0.0], [0.0, 0.9]])                  # A coasts and her crop is not her
+    assert pose_owners(stale, mine, np.array([True, False]), cfg)[0].tolist() == [-1, 1]
+    detection = np.array([[0.0, 0.9]])                           # a crop cut for no track: the tracker's to match
+    assert pose_owners(detection, np.zeros((1, 2), bool), np.zeros(2, bool), cfg)[0].tolist() == [-1]
