@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -49,18 +50,27 @@ def small_weights(tmp_path_factory) -> Path:
     return path
 
 
+@functools.cache
+def warm_network(weights: Path):
+    """The SimpleBaseline from ``weights``, loaded and warmed up once per session: building the Keras model and
+    tracing a function per batch size is the slow part of a pipeline, and the network keeps no state between calls
+    (tracks, filters and the detector are the pipeline's, made afresh for each test)."""
+    from livepose.nets.load import load_network
+
+    net = load_network(str(weights), batch_sizes=(1, 2, 4, 8))
+    net.warmup()
+    return net
+
+
 def make_pipeline(weights: Path, cfg=None):
-    """The real pipeline (BlazePose detector + SimpleBaseline from ``weights``), warmed up."""
+    """A fresh real pipeline (BlazePose detector + the session's warm SimpleBaseline from ``weights``)."""
     from livepose.config import PipelineConfig
     from livepose.detect.blazepose import BlazePoseDetector
     from livepose.estimate import PoseEstimator
     from livepose.pipeline import Pipeline
-    from livepose.nets.load import load_network
 
     cfg = cfg or PipelineConfig()
-    net = load_network(str(weights), batch_sizes=(1, 2, 4, 8))
-    net.warmup()
-    return Pipeline(PoseEstimator(net, cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
+    return Pipeline(PoseEstimator(warm_network(weights), cfg.crop, cfg.decode), BlazePoseDetector(cfg.detect), cfg)
 
 
 def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:

@@ -38,13 +38,17 @@ def test_score_scale_is_stored_in_the_weights_and_multiplies_the_peaks(small_wei
 
 
 def test_litert_net_reads_the_scale_of_its_weights(small_weights, tmp_path):
+    """The scale reaches LiteRT through a real first-use export; one batch size and a short bench keep that export
+    quick (what it makes is checked in tests/nets/test_export_lite.py)."""
+    from livepose.config import LiteConfig
     from livepose.nets.weights import write_npz_meta
     from livepose.nets.load import load_lite
 
     path = tmp_path / "scaled.npz"
     shutil.copy(small_weights, path)
     write_npz_meta(path, score_scale=2.5)
-    assert load_lite(str(path), precision="fp32").score_scale == 2.5
+    quick = LiteConfig(batch_sizes=(1,), calibration_crops=1, bench_runs=1)
+    assert load_lite(str(path), precision="fp32", cfg=quick).score_scale == 2.5
 
 
 def test_calibrate_matches_the_reference_median_confidence_on_real_people(shared_data, tmp_path):

@@ -79,15 +79,15 @@ def test_rivals_score_high_on_real_people(shared_data, small_weights, tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     image_subset(shared_data, folder, ("coco_val2017", "h36m"))
+    relocated(shared_data / JHMDB, folder / "jhmdb.pose17.json")     # both in one run: the rivals load once
     out = tmp_path / "eval.json"
     assert cli(["eval", str(folder), "--model", str(small_weights), "--boxes", "gt", "--json", str(out)]) == 0
-    assert cli(["eval", str(shared_data / JHMDB), "--model", str(small_weights), "--boxes", "gt",
-                "--json", str(tmp_path / "clip.json")]) == 0
-    images = json.loads(out.read_text())["datasets"]["subset"]["accuracy"]
+    datasets = json.loads(out.read_text())["datasets"]
+    images = datasets["subset"]["accuracy"]
     assert set(images) == {"livepose", "mediapipe", "movenet"} and set(images["movenet"]) == {"gt"}
     assert images["mediapipe"]["gt"]["pck"]["0.2"]["overall"] >= 0.7     # big, clear people on GT regions
     assert images["movenet"]["gt"]["pck"]["0.2"]["overall"] >= 0.75    # measured 0.793 on this subset
-    rows = json.loads((tmp_path / "clip.json").read_text())["datasets"]["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]
+    rows = datasets["Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"]
     for rival in ("mediapipe", "movenet"):
         tracked = rows["temporal"][f"{rival} tracking"]
         assert tracked["pck@0.5"] >= 0.75 and tracked["pck@0.2"] >= 0.4, rival
@@ -110,16 +110,29 @@ def test_trained_model_is_accurate_on_the_jhmdb_clip(shared_data, tmp_path):
 FAST = ASSETS / SHIPPED["fast"]
 
 
+def gt_box_accuracy(shared_data: Path, out: Path, *args: str) -> dict:
+    """livepose's accuracy from `livepose eval` of images_gt on its GT boxes (Keras, no rival), given ``args``."""
+    assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--boxes", "gt", "--no-rival",
+                "--runtime", "keras", "--json", str(out), *args]) == 0
+    return json.loads(out.read_text())["datasets"]["annotations"]["accuracy"]["livepose"]["gt"]
+
+
+@pytest.fixture(scope="module")
+def fast_accuracy(shared_data, tmp_path_factory) -> dict:
+    """`--model fast` on images_gt's GT boxes: the accuracy floor and the flip test both compare against it, so it
+    is evaluated once for the two."""
+    if not FAST.exists():
+        pytest.skip(f"shipped weights {FAST.name} missing")
+    return gt_box_accuracy(shared_data, tmp_path_factory.mktemp("fast") / "fast.json", "--model", "fast")
+
+
 @pytest.mark.skipif(not (TRAINED.exists() and FAST.exists()), reason="shipped weights missing")
-def test_default_clears_an_accuracy_floor_the_from_scratch_model_fails(shared_data, tmp_path):
+def test_default_clears_an_accuracy_floor_the_from_scratch_model_fails(shared_data, tmp_path, fast_accuracy):
     """Issue #25: the default (m4, SimpleBaseline on MoveNet's pose-pretrained backbone) on images_gt's 37 unseen
     people with GT boxes. Measured 2026-12-07: m4 0.755 (m1 0.748), v10 (`--model fast`, ResNet-18 from scratch) 0.552."""
     pck = {}
-    for name in ("fast", "default"):
-        out = tmp_path / f"{name}.json"
-        assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", name,
-                    "--boxes", "gt", "--no-rival", "--runtime", "keras", "--json", str(out)]) == 0
-        acc = json.loads(out.read_text())["datasets"]["annotations"]["accuracy"]["livepose"]["gt"]
+    for name, acc in (("fast", fast_accuracy),
+                      ("default", gt_box_accuracy(shared_data, tmp_path / "default.json", "--model", "default"))):
         assert acc["found"] == acc["people"] == 37
         pck[name] = acc["pck"]["0.2"]["overall"]
     print(pck)
@@ -127,17 +140,12 @@ def test_default_clears_an_accuracy_floor_the_from_scratch_model_fails(shared_da
 
 
 @pytest.mark.skipif(not FAST.exists(), reason=f"shipped weights {FAST.name} missing")
-def test_flip_test_makes_the_default_more_accurate(shared_data, tmp_path):
+def test_flip_test_makes_the_default_more_accurate(shared_data, tmp_path, fast_accuracy):
     """``--flip-test`` (the crop and its mirror in one batch, heatmaps averaged) buys accuracy for about twice the
     network time: on images_gt's 37 people with GT boxes, measured 2026-12-05 with v10 (`--model fast`), PCK@0.2
     0.552 -> 0.580 and OKS AP 0.354 -> 0.371 (docs/measurements.md, "Flip test")."""
-    acc = {}
-    for flag in ([], ["--flip-test"]):
-        out = tmp_path / f"flip{len(flag)}.json"
-        assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--boxes", "gt", "--no-rival",
-                    "--model", "fast",
-                    "--runtime", "keras", "--json", str(out), *flag]) == 0
-        acc[bool(flag)] = json.loads(out.read_text())["datasets"]["annotations"]["accuracy"]["livepose"]["gt"]
+    acc = {False: fast_accuracy,
+           True: gt_box_accuracy(shared_data, tmp_path / "flip.json", "--model", "fast", "--flip-test")}
     plain, flipped = acc[False]["pck"]["0.2"]["overall"], acc[True]["pck"]["0.2"]["overall"]
     ap = {k: v["oks_ap"]["AP"] for k, v in acc.items()}
     print(f"\nPCK@0.2 {plain:.3f} -> {flipped:.3f}, AP {ap[False]:.3f} -> {ap[True]:.3f}")
