@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import resource
 import shutil
+import tempfile
 from dataclasses import replace
 
 import numpy as np
@@ -53,7 +55,8 @@ def exported(tmp_path_factory, shared_data):
     """fp32 at batch 1 and 2, then fp16, dynamic and int8 at batch 1 into the same folder (the manifest merges).
 
     The second export runs as the runtime runs one on first use, in a spawned child: the children's CPU time
-    grows by what it spent, and what it wrote is what this process reads back."""
+    grows by what it spent, and what it wrote is what this process reads back. What reaches this process's fd 2
+    (the terminal) meanwhile is kept for the quiet-terminal test."""
     tmp = tmp_path_factory.mktemp("lite")
     tf.keras.utils.set_random_seed(3)
     cfg = ModelConfig(input_size=SIZE)
@@ -63,16 +66,33 @@ def exported(tmp_path_factory, shared_data):
     lite = LiteConfig(calibration_crops=8, bench_runs=2)
     export(weights, out, cfg=replace(lite, precisions=("fp32",), batch_sizes=(1, 2)), data_root=shared_data)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    manifest = export_in_child(weights, out, cfg=replace(lite, precisions=("fp16", "dynamic", "int8"),
-                                                         batch_sizes=(1,)), data_root=shared_data)
+    with tempfile.TemporaryFile() as terminal:
+        saved = os.dup(2)
+        os.dup2(terminal.fileno(), 2)
+        try:
+            manifest = export_in_child(weights, out, cfg=replace(lite, precisions=("fp16", "dynamic", "int8"),
+                                                                 batch_sizes=(1,)), data_root=shared_data)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        terminal.seek(0)
+        printed = terminal.read().decode(errors="replace")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert after.ru_utime - before.ru_utime > 1.0, "the export ran in this process, not in a child"
     assert manifest == read_manifest(out)
-    return weights, out, manifest
+    return weights, out, manifest, printed
+
+
+def test_first_start_export_keeps_the_converters_chatter_off_the_terminal(exported):
+    """A network's first LiteRT start exports in a child; TensorFlow's converter printed its deprecation advice, a
+    calibration UserWarning and a `fully_quantize` line per variant (seen 2026-12-08 in `livepose bench`)."""
+    printed = exported[3]
+    for chatter in ("trackable_obj", "fully_quantize", "UserWarning", "warnings.warn"):
+        assert chatter not in printed, printed
 
 
 def test_manifest_records_every_variant(exported):
-    _, out, manifest = exported
+    _, out, manifest, _ = exported
     assert manifest == read_manifest(out)
     assert set(manifest["variants"]) == {"fp32", "fp16", "dynamic", "int8"}
     assert manifest["input_size"] == list(SIZE) and manifest["phase_deconv"]
@@ -85,7 +105,7 @@ def test_manifest_records_every_variant(exported):
 
 
 def test_fp32_matches_keras_on_real_crops(exported, shared_data):
-    weights, out, manifest = exported
+    weights, out, manifest, _ = exported
     acc = manifest["variants"]["fp32"]["accuracy"]
     assert acc["mean_dist_hm_px"] < 0.01 and acc["agreement"] == 1.0 and acc["pck_delta"] == 0.0
     keras_net = load_network(str(weights), batch_sizes=(1, 2))
@@ -138,7 +158,7 @@ def test_choice_is_fastest_within_pck_budget():
 
 
 def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
-    weights, out, manifest = exported
+    weights, out, manifest, _ = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
     cache = lite_dir(resolve(weights))
     assert cache.parent.parent == tmp_path / "lite" and cache.name == "128x96"
@@ -156,7 +176,7 @@ def test_cached_export_is_reused(exported, tmp_path, monkeypatch):
 
 def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_path, monkeypatch):
     """'auto' never starts a minutes-long export: LiteRT once `livepose export` made one, Keras before."""
-    weights, out, _ = exported
+    weights, out, *_ = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
     assert resolve_runtime("auto", resolve(weights)) == "keras"                  # nothing exported yet
     shutil.copytree(out, lite_dir(resolve(weights)))
@@ -179,7 +199,7 @@ def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_pat
 
 def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, tmp_path, monkeypatch):
     """First use of --precision auto exports LiteConfig.auto_precisions (not fp16, which is never faster here)."""
-    weights, out, _ = exported
+    weights, out, *_ = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
     asked = []
 
