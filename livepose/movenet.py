@@ -83,19 +83,17 @@ def backbone_arrays(tfjs: dict[str, np.ndarray], bn_epsilon: float) -> dict[str,
     return out
 
 
-#: MobileNetV2's first convolution has 32 filters at width 1.0 (Keras rounds 32 x alpha to a multiple of 8)
-MOBILENET_CONV1_FILTERS = 32
-#: the widths MoveNet ships: Lightning 1.0, Thunder 1.75
-MOVENET_ALPHAS = (1.0, 1.75)
+#: the MobileNetV2 widths MoveNet ships, by the filters of their first convolution: Lightning 1.0, Thunder 1.75
+MOVENET_ALPHAS = {32: 1.0, 56: 1.75}
 
 
 def backbone_alpha(arrays: dict[str, np.ndarray]) -> float:
     """MobileNetV2 width multiplier of a MoveNet backbone, from its first convolution (Thunder 56 -> 1.75)."""
     filters = arrays["Conv1/0"].shape[-1]
-    for alpha in MOVENET_ALPHAS:
-        if filters == int(np.ceil(MOBILENET_CONV1_FILTERS * alpha / 8) * 8):
-            return alpha
-    raise ValueError(f"a MobileNetV2 backbone with {filters} first filters is not one of MoveNet's {MOVENET_ALPHAS}")
+    if filters not in MOVENET_ALPHAS:
+        raise ValueError(f"a MobileNetV2 backbone with {filters} first filters is not one of MoveNet's "
+                         f"{tuple(MOVENET_ALPHAS.values())}")
+    return MOVENET_ALPHAS[filters]
 
 
 def square_regions(boxes_xywh: np.ndarray, padding: float = MOVENET_PADDING) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ _lock = threading.RLock()      # one redirection at a time: fd 2 is the process'
 def native_chatter_filtered() -> Iterator[None]:
     """Run the block with the native libraries' INFO/WARNING chatter dropped from stderr (every other line is kept,
     written when the block ends). With INFO logging on (``--verbose``) nothing is touched."""
-    if logging.getLogger().isEnabledFor(logging.INFO):
+    if verbose():
         yield
         return
     with _lock, tempfile.TemporaryFile() as capture:
@@ -52,6 +52,11 @@ def native_chatter_filtered() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             write_stderr(without_chatter(capture.read()))
+
+
+def verbose() -> bool:
+    """Whether the libraries' lines are wanted: ``--verbose`` sets the root logger to INFO (livepose.cli)."""
+    return logging.getLogger().isEnabledFor(logging.INFO)
 
 
 def without_chatter(text: bytes) -> bytes:

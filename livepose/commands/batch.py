@@ -39,6 +39,7 @@ from livepose.commands.options import add_model_arguments
 from livepose.commands.run import RunOutputs, track_source
 from livepose.config import BatchConfig, SourceConfig
 from livepose.pipeline import MODEL_LOAD_ERRORS, Pipeline, build_pipeline
+from livepose.quiet import verbose
 from livepose.sources import natural_key, open_source
 from livepose.stopping import EXIT_STATUS, raise_if_requested
 from livepose.tables import format_table
@@ -212,8 +213,7 @@ def ray_session(address: str | None, cfg: BatchConfig) -> Iterator[int]:
     on_main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if on_main else None
     # Ray's own warnings (token auth enabled, ...) only with --verbose: clip failures are in the summary
-    verbose = logging.getLogger().isEnabledFor(logging.INFO)
-    quiet = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.INFO if verbose else
+    quiet = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.INFO if verbose() else
              logging.ERROR}
     try:
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from livepose.data import cache_dir, data_root
 from livepose.hashing import sha256_file
 from livepose.nets.checkpoints import registry
 from livepose.nets.weights import KERAS_SUFFIX, WeightsRef
-from livepose.quiet import without_chatter, write_stderr
+from livepose.quiet import verbose, without_chatter, write_stderr
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 MANIFEST = "manifest.json"
@@ -123,8 +122,7 @@ def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | 
         command += ["--data", str(data_root)]
     if not cfg.phase_deconv:
         command.append("--no-phase-deconv")
-    verbose = logging.getLogger().isEnabledFor(logging.INFO)
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=None if verbose else subprocess.PIPE,
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=None if verbose() else subprocess.PIPE,
                           check=False)
     if done.stderr:
         write_stderr(done.stderr if done.returncode else without_chatter(done.stderr))

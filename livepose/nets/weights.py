@@ -121,7 +121,7 @@ def open_npz(path: str | os.PathLike) -> Iterator[Any]:
 def read_npz_meta(path: str | os.PathLike) -> dict:
     """The architecture (and calibration) stored in a weights ``.npz``, checked for the required fields."""
     with open_npz(path) as data:
-        meta = json.loads(bytes(data[META_KEY]).decode())
+        meta = decode_meta(data[META_KEY])
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise ValueError(f"{path}: not a livepose weights .npz (its metadata lacks {missing})")
@@ -139,6 +139,11 @@ def config_from_meta(meta: Mapping[str, Any], input_size: tuple[int, int] | None
 def meta_array(meta: Mapping[str, Any]) -> np.ndarray:
     """Metadata as the uint8 array stored under :data:`META_KEY`."""
     return np.frombuffer(json.dumps(dict(meta)).encode(), np.uint8)
+
+
+def decode_meta(array: np.ndarray) -> dict:
+    """The metadata :func:`meta_array` stored."""
+    return json.loads(bytes(array).decode())
 
 
 def savez_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
@@ -161,7 +166,7 @@ def average_npz(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> N
     for path, arrays in zip(paths[1:], files[1:]):
         if {k: v.shape for k, v in arrays.items() if k != META_KEY} != layout:
             raise ValueError(f"{path} does not hold the same layers as {paths[0]}: not runs of one network")
-    meta = json.loads(bytes(files[-1][META_KEY]).decode())
+    meta = decode_meta(files[-1][META_KEY])
     meta.pop("score_scale", None)
     averaged = {k: np.mean([f[k].astype(np.float32) for f in files], axis=0).astype(files[-1][k].dtype)
                 for k in layout}
@@ -177,6 +182,6 @@ def read_npz_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def write_npz_meta(path: str | os.PathLike, **updates: Any) -> None:
     """Add or change metadata of a weights file in place (atomically); the weight arrays are kept bit for bit."""
     arrays = read_npz_arrays(path)
-    meta = {**json.loads(bytes(arrays[META_KEY]).decode()), **updates}
+    meta = {**decode_meta(arrays[META_KEY]), **updates}
     arrays[META_KEY] = meta_array(meta)
     savez_atomic(path, arrays)
