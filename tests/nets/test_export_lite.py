@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import resource
 import shutil
@@ -197,8 +198,9 @@ def test_auto_runtime_is_litert_only_where_an_export_is_cached(exported, tmp_pat
     assert resolve_runtime("auto", resolve(weights)) == "keras"
 
 
-def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, tmp_path, monkeypatch):
-    """First use of --precision auto exports LiteConfig.auto_precisions (not fp16, which is never faster here)."""
+def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, tmp_path, monkeypatch, caplog):
+    """First use of --precision auto exports LiteConfig.auto_precisions (not fp16, which is never faster here),
+    and says so on a quiet terminal: the export takes minutes and the start looked hung (session 18)."""
     weights, out, *_ = exported
     monkeypatch.setenv("LIVEPOSE_CACHE", str(tmp_path))
     asked = []
@@ -209,8 +211,11 @@ def test_auto_exports_only_the_auto_variants_when_nothing_is_exported(exported, 
         return read_manifest(out_dir)
 
     monkeypatch.setattr("livepose.nets.load.export_in_child", fake_export)
-    net = load_lite(str(weights))
+    with caplog.at_level(logging.WARNING):
+        net = load_lite(str(weights))
     assert asked == [LiteConfig.auto_precisions] == [("fp32", "dynamic", "int8")]
+    notice = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(notice) == 1 and "first LiteRT use" in notice[0] and "fp32,dynamic,int8" in notice[0], notice
     assert choose_precision(read_manifest(lite_dir(resolve(weights)))) in net.name
 
 
