@@ -6,7 +6,7 @@ MediaPipe prints absl ``W0000 ...`` lines when its graphs start and see their fi
 private to their shared libraries), so the one switch left is the file descriptor they write to: while a model
 loads, fd 2 goes to a temporary file, and what is not chatter is written to the terminal afterwards.
 
-TensorFlow's LiteRT converter (run in a child process on a network's first LiteRT start) adds its own lines:
+TensorFlow's LiteRT converter (`livepose export`, which a network's first LiteRT start runs in a child) adds its own lines:
 deprecation advice, a calibration-statistics UserWarning and a ``fully_quantize: ...`` line per variant.
 """
 

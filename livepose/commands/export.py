@@ -14,6 +14,7 @@ from livepose.nets.export import export
 from livepose.nets.lite_cache import PRECISIONS, choose_precision, lite_dir
 from livepose.nets.load import lite_weights
 from livepose.nets.weights import resolve
+from livepose.quiet import native_chatter_filtered
 
 
 def _parse_list(text: str, cast: type = str) -> tuple:
@@ -52,7 +53,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         ref = lite_weights(resolve(args.model))
         out_dir = args.out_dir or lite_dir(ref, size)
-        manifest = export(ref, out_dir, size, cfg, args.data)
+        print(f"exporting {','.join(precisions)} at batch sizes {','.join(map(str, cfg.batch_sizes))}, each checked "
+              f"against Keras on real people (minutes)", flush=True)
+        with native_chatter_filtered():   # the converter's advice, warnings and per-variant lines (--verbose: all)
+            manifest = export(ref, out_dir, size, cfg, args.data)
     except (OSError, ValueError, DownloadError) as exc:   # bad weights, an unfetchable checkpoint, no int8 data
         print(f"livepose export: {exc}", file=sys.stderr)
         return 2

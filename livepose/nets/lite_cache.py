@@ -21,7 +21,7 @@ from livepose.data import cache_dir, data_root
 from livepose.hashing import sha256_file
 from livepose.nets.checkpoints import registry
 from livepose.nets.weights import KERAS_SUFFIX, WeightsRef
-from livepose.quiet import verbose, without_chatter, write_stderr
+from livepose.quiet import verbose
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 MANIFEST = "manifest.json"
@@ -109,8 +109,8 @@ def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | 
 
     The converter's heap stays with the process that ran it: exporting the three "auto" variants of v5 in-process
     measured 4.6 GB peak and 3.4 GB still resident afterwards. A subprocess (not multiprocessing) works from any
-    caller, including scripts without a ``__main__`` guard. Its summary table is dropped; its stderr reaches the
-    terminal after it ends, less the converter's chatter (all of it with ``--verbose`` or when the export fails).
+    caller, including scripts without a ``__main__`` guard. Its summary table is dropped; its stderr is the
+    terminal's, and the command keeps the converter's chatter off it (``--verbose`` is passed on).
     """
     command = [sys.executable, "-m", "livepose", "export", "--model", str(weights), "--out-dir", str(out_dir),
                "--precision", ",".join(cfg.precisions), "--batch-sizes", ",".join(map(str, cfg.batch_sizes)),
@@ -122,10 +122,9 @@ def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | 
         command += ["--data", str(data_root)]
     if not cfg.phase_deconv:
         command.append("--no-phase-deconv")
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=None if verbose() else subprocess.PIPE,
-                          check=False)
-    if done.stderr:
-        write_stderr(done.stderr if done.returncode else without_chatter(done.stderr))
+    if verbose():
+        command.append("--verbose")
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
         raise ExportFailed(f"LiteRT export of {weights} failed (exit {done.returncode}; its error is above)")
     return read_manifest(out_dir)
