@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from livepose.atomic import write_atomic
 from livepose.data import keypoint_box, load_pose17, read_rgb
+from livepose.quiet import native_chatter_filtered
 from livepose.stopping import raise_if_requested
 from livepose.train.data import Sample
 from livepose.train.teacher import TEACHERS, merge_with_gt
@@ -38,7 +39,8 @@ def _label_one(job: tuple[str, Job]) -> list | None:
 
     name, (key, frame, box) = job
     if _teacher is None:
-        _teacher = TEACHERS[name]()
+        with native_chatter_filtered():    # LiteRT's delegate line, once per worker, above the progress bar
+            _teacher = TEACHERS[name]()
     image = frame if frame is not None else read_rgb(Path(key.split("#")[0]))
     out = _teacher(image, None if box is None else np.asarray(box, np.float32))
     return None if out is None else out.round(2).tolist()

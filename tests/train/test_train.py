@@ -235,3 +235,15 @@ def test_coco_person_boxes_reads_boxes_and_skips_crowds(tmp_path):
                         {"image_id": 9, "bbox": [1, 2, 3, 4]}]}))   # an image the file does not list
     assert coco_person_boxes(tmp_path / "img", ann) == [(tmp_path / "img" / "a.jpg", [10.0, 20.0, 30.0, 60.0]),
                                                         (tmp_path / "img" / "b.png", [5.5, 6.0, 7.0, 8.0])]
+
+
+def test_teacher_labelling_keeps_litert_chatter_off_the_terminal(shared_data, capfd, monkeypatch):
+    """Each labelling worker builds MoveNet once; LiteRT printed its delegate line above `livepose train`'s
+    progress bar (seen 2026-12-08). The worker's real teacher labels a real image, and fd 2 stays clean."""
+    from livepose.train import labels
+
+    monkeypatch.setattr(labels, "_teacher", None)          # a fresh worker
+    image = sorted((shared_data / "images_gt/coco_val2017").glob("*.jpg"))[0]
+    kps = labels._label_one(("movenet", (str(image), None, None)))
+    assert kps is not None and len(kps) == 17
+    assert "XNNPACK" not in capfd.readouterr().err
