@@ -181,10 +181,20 @@ def test_image_folder_of_mixed_sizes_is_letterboxed(tmp_path, small_weights, sha
 
 # --- 7: stop signals while TensorFlow imports ----------------------------------------------------------------------
 
+def _tensorflow_loading(pid: int) -> bool:
+    """Whether TensorFlow's shared library is mapped into ``pid``: early in `import tensorflow`, seconds before its
+    end."""
+    try:
+        return "/tensorflow/" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def stopped_during_startup(tmp_path_factory, shared_data) -> dict[int, tuple[int, str]]:
-    """Signal -> (exit status, stderr) of a `livepose run` sent SIGINT or SIGTERM 1.5 s after its start. The two runs
-    start together, each in its own process (their imports share the cores instead of queueing)."""
+    """Signal -> (exit status, stderr) of a `livepose run` sent SIGINT or SIGTERM once TensorFlow's library is mapped
+    into it, that is while TensorFlow imports (seconds). The two runs start together, each in its own process (their
+    imports share the cores instead of queueing); a fixed delay after the start would land earlier in a slower one."""
     tmp = tmp_path_factory.mktemp("startup_stop")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # Ctrl-C's default action back in the child: a test run started in the background (`.ci/run &`) inherits SIGINT
@@ -194,10 +204,17 @@ def stopped_during_startup(tmp_path_factory, shared_data) -> dict[int, tuple[int
                                       stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
              for signum in (signal.SIGINT, signal.SIGTERM)}
-    time.sleep(1.5)
-    for signum, proc in procs.items():
-        proc.send_signal(signum)
     try:
+        waiting, deadline = set(procs), time.monotonic() + 120
+        while waiting:
+            for signum in sorted(waiting):
+                if _tensorflow_loading(procs[signum].pid):
+                    procs[signum].send_signal(signum)
+                    waiting.discard(signum)
+                else:
+                    assert procs[signum].poll() is None, procs[signum].communicate()[1]
+            assert time.monotonic() < deadline, f"TensorFlow never loaded in the runs sent {sorted(waiting)}"
+            time.sleep(0.05)
         errs = {signum: proc.communicate(timeout=120)[1] for signum, proc in procs.items()}
     finally:
         for proc in procs.values():
