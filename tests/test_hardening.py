@@ -71,6 +71,23 @@ def _livepose(*args: str, preexec_fn=None, timeout: float = 300) -> subprocess.C
                           env=env, preexec_fn=preexec_fn, timeout=timeout)
 
 
+def _side_by_side(commands: dict[str, list[str]], timeout: float = 600,
+                  **popen) -> dict[str, subprocess.CompletedProcess]:
+    """Independent commands started at once, each in its own process, so that their TensorFlow starts share the
+    cores instead of queueing; the result of each as ``subprocess.run(..., capture_output=True, text=True)`` gives."""
+    procs = {name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+             for name, argv in commands.items()}
+    try:
+        outputs = {name: proc.communicate(timeout=timeout) for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return {name: subprocess.CompletedProcess(proc.args, proc.returncode, *outputs[name])
+            for name, proc in procs.items()}
+
+
 def _one_line_error(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("livepose")]
     assert "Traceback" not in stderr and len(lines) == 1, stderr
@@ -164,22 +181,55 @@ def test_image_folder_of_mixed_sizes_is_letterboxed(tmp_path, small_weights, sha
 
 # --- 7: stop signals while TensorFlow imports ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_stop_signal_during_startup_is_quiet(tmp_path, shared_data, signum, status):
-    """Item 7: the signal arrives while the run command's imports (TensorFlow, MediaPipe) are still loading."""
+def _tensorflow_loading(pid: int) -> bool:
+    """Whether TensorFlow's shared library is mapped into ``pid``: early in `import tensorflow`, seconds before its
+    end."""
+    try:
+        return "/tensorflow/" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stopped_during_startup(tmp_path_factory, shared_data) -> dict[int, tuple[int, str]]:
+    """Signal -> (exit status, stderr) of a `livepose run` sent SIGINT or SIGTERM once TensorFlow's library is mapped
+    into it, that is while TensorFlow imports (seconds). The two runs start together, each in its own process (their
+    imports share the cores instead of queueing); a fixed delay after the start would land earlier in a slower one."""
+    tmp = tmp_path_factory.mktemp("startup_stop")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # Ctrl-C's default action back in the child: a test run started in the background (`.ci/run &`) inherits SIGINT
     # ignored, and a process that starts with SIGINT ignored rightly keeps ignoring it
-    proc = subprocess.Popen([sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints",
-                             str(tmp_path / "k.jsonl"), *RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(1.5)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == status, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    procs = {signum: subprocess.Popen([sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints",
+                                       str(tmp / f"k{int(signum)}.jsonl"), *RUN], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+             for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        waiting, deadline = set(procs), time.monotonic() + 120
+        while waiting:
+            for signum in sorted(waiting):
+                if _tensorflow_loading(procs[signum].pid):
+                    procs[signum].send_signal(signum)
+                    waiting.discard(signum)
+                else:
+                    assert procs[signum].poll() is None, procs[signum].communicate()[1]
+            assert time.monotonic() < deadline, f"TensorFlow never loaded in the runs sent {sorted(waiting)}"
+            time.sleep(0.05)
+        errs = {signum: proc.communicate(timeout=120)[1] for signum, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return {signum: (procs[signum].returncode, err) for signum, err in errs.items()}
 
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stop_signal_during_startup_is_quiet(stopped_during_startup, signum, status):
+    """Item 7: the signal arrives while the run command's imports (TensorFlow, MediaPipe) are still loading."""
+    returncode, err = stopped_during_startup[signum]
+    assert returncode == status, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
 def test_stop_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path):
@@ -400,18 +450,21 @@ def test_run_and_eval_print_no_library_noise_unless_verbose(tmp_path, shared_dat
     XNNPACK line, nor MediaPipe's absl W0000 lines, nor Qt's XDG_RUNTIME_DIR warning; `--verbose` brings them back.
     Item 12: eval explains a negative "lag vs GT" under its table and in --help."""
     env = _quiet_env(tmp_path)
-    run = [sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints", str(tmp_path / "k.jsonl"),
-           "--max-frames", "2", *RUN]
-    quiet = subprocess.run(run, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert quiet.returncode == 0 and _noise(quiet.stderr) == [], quiet.stderr
-    assert "wrote" in quiet.stdout
-    verbose = subprocess.run([*run, "--verbose"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert verbose.returncode == 0 and any(NOISE[0] in line for line in _noise(verbose.stderr)), verbose.stderr
+
+    def run(keypoints: str, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "livepose", "run", str(shared_data / VIDEO), "--keypoints",
+                str(tmp_path / keypoints), "--max-frames", "2", *RUN, *extra]
 
     clip = shared_data / "sequences_gt" / "jhmdb_goal_keeping_tips_catch_fr_med_2" / "gt.pose17.json"
-    ev = subprocess.run([sys.executable, "-m", "livepose", "eval", str(clip), "--boxes", "gt", "--rival", "mediapipe",
-                         "--model", str(small_weights), *RUN], capture_output=True, text=True, env=env, cwd=ROOT,
-                        timeout=600)
+    commands = {"quiet": run("k.jsonl"), "verbose": run("k_verbose.jsonl", "--verbose"),
+                "eval": [sys.executable, "-m", "livepose", "eval", str(clip), "--boxes", "gt", "--rival", "mediapipe",
+                         "--model", str(small_weights), *RUN]}
+    done = _side_by_side(commands, env=env, cwd=ROOT)
+    quiet, verbose, ev = done["quiet"], done["verbose"], done["eval"]
+    assert quiet.returncode == 0 and _noise(quiet.stderr) == [], quiet.stderr
+    assert "wrote" in quiet.stdout
+    assert verbose.returncode == 0 and any(NOISE[0] in line for line in _noise(verbose.stderr)), verbose.stderr
+
     assert ev.returncode == 0 and _noise(ev.stderr) == [], ev.stderr
     assert "mediapipe tracking" in ev.stdout and "can fall below 0" in ev.stdout
     with pytest.raises(SystemExit) as helped_exit:     # argparse's --help; its text, not the process, is checked

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from livepose.config import DetectConfig, PipelineConfig, TrackConfig
-from conftest import make_pipeline
+from conftest import make_pipeline, relocated
 from livepose.sources import Frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,48 +107,70 @@ def test_short_soak_has_flat_memory_and_threads(shared_data, small_weights):
     assert report["rss_end_mb"] - report["rss_start_mb"] < 100, report
 
 
-def _run_cli(args: list[str]) -> subprocess.Popen:
+def _run_cli(args: list[str], stdout) -> subprocess.Popen:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
     # Ctrl-C's default action back in the child: a test run started in the background inherits SIGINT ignored
     return subprocess.Popen([sys.executable, "-m", "livepose", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdout=stdout, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    _wait_for(lambda: path.exists() and len(path.read_text().splitlines()) >= n, proc, timeout, f"{path}: {n} lines")
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
 
-def _wait_for(done, proc: subprocess.Popen, timeout: float = 120, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"livepose run ended early: {proc.stdout.read()}")
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_interrupted_run_leaves_valid_outputs(shared_data, small_weights, tmp_path, sig):
+@pytest.fixture(scope="module")
+def interrupted_runs(shared_data, small_weights, tmp_path_factory) -> dict[int, tuple[Path, int, str]]:
+    """Signal -> (folder, exit status, output) of a `livepose run --out --keypoints` sent it once 5 keypoint lines are
+    written (and for SIGKILL a first video block: FFmpeg writes the .avi in 256 KiB blocks, livepose.writers). The
+    three runs go side by side, each in its own process; their output goes to a file, never a pipe left unread."""
     video = shared_data / "videos/mmpose_body3d_demo.mp4"
-    out, keypoints = tmp_path / "annotated.avi", tmp_path / "keypoints.jsonl"
-    proc = _run_cli(["run", str(video), "--model", str(small_weights), "--out", str(out), "--keypoints", str(keypoints)])
-    partial = tmp_path / "keypoints.partial.jsonl"
-    _wait_for_lines(partial, 5, proc)
-    if sig == signal.SIGKILL:  # FFmpeg writes the .avi in 256 KiB blocks (livepose.writers): wait for the first
-        video_partial = tmp_path / "annotated.partial.avi"
-        _wait_for(lambda: video_partial.exists() and video_partial.stat().st_size > 0, proc, what="a video block")
-    proc.send_signal(sig)
-    output = proc.communicate(timeout=60)[0]
+    folders = {sig: tmp_path_factory.mktemp(f"interrupted_{sig.name}") for sig in INTERRUPTS}
+    procs = {}
+    for sig, folder in folders.items():
+        with (folder / "output.txt").open("w") as log:
+            procs[sig] = _run_cli(["run", str(video), "--model", str(small_weights), "--out",
+                                   str(folder / "annotated.avi"), "--keypoints", str(folder / "keypoints.jsonl")],
+                                  stdout=log)
+
+    def ready(sig) -> bool:
+        partial = folders[sig] / "keypoints.partial.jsonl"
+        if not (partial.exists() and len(partial.read_text().splitlines()) >= 5):
+            return False
+        video_partial = folders[sig] / "annotated.partial.avi"
+        return sig != signal.SIGKILL or (video_partial.exists() and video_partial.stat().st_size > 0)
+
+    try:
+        waiting, deadline = set(INTERRUPTS), time.monotonic() + 300   # three starts share the cores
+        while waiting:
+            for sig in sorted(waiting):
+                if ready(sig):
+                    procs[sig].send_signal(sig)
+                    waiting.discard(sig)
+                elif procs[sig].poll() is not None:
+                    pytest.fail(f"livepose run ended early: {(folders[sig] / 'output.txt').read_text()}")
+            if waiting and time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for the outputs of the runs to be sent {sorted(waiting)}")
+            time.sleep(0.2)
+        for proc in procs.values():
+            proc.wait(timeout=60)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return {sig: (folders[sig], procs[sig].returncode, (folders[sig] / "output.txt").read_text()) for sig in INTERRUPTS}
+
+
+@pytest.mark.parametrize("sig", INTERRUPTS)
+def test_interrupted_run_leaves_valid_outputs(interrupted_runs, sig):
+    folder, returncode, output = interrupted_runs[sig]
+    out, keypoints, partial = folder / "annotated.avi", folder / "keypoints.jsonl", folder / "keypoints.partial.jsonl"
     if sig != signal.SIGKILL:     # Ctrl-C and `kill` both finish the outputs
-        assert proc.returncode == (130 if sig == signal.SIGINT else 143), output   # 128 + the signal
+        assert returncode == (130 if sig == signal.SIGINT else 143), output   # 128 + the signal
         assert "interrupted" in output
         final_jsonl, final_video = keypoints, out
     else:
-        final_jsonl, final_video = partial, tmp_path / "annotated.partial.avi"
+        final_jsonl, final_video = partial, folder / "annotated.partial.avi"
     lines = final_jsonl.read_text().splitlines()
     complete = lines if sig != signal.SIGKILL else lines[:-1]  # a kill -9 may cut the last line
     records = [json.loads(line) for line in complete]
@@ -206,7 +228,10 @@ def test_damaged_weights_file_is_a_clear_error_and_writes_nothing(shared_data, s
     err = capsys.readouterr().err
     assert err.startswith(f"livepose run: {bad}: not a") and "Traceback" not in err, err
     assert not keypoints.exists() and not list(tmp_path.glob("k.partial*"))
-    assert cli(["calibrate", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
+    # calibrate runs its reference network over the whole dataset before it reads --model: one image is enough here
+    one_image = relocated(shared_data / "images_gt" / "annotations.pose17.json", tmp_path / "one.pose17.json",
+                          keep=lambda images: images[:1])
+    assert cli(["calibrate", str(one_image), "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"livepose calibrate: {bad}: not a")
     assert cli(["eval", str(shared_data / "images_gt" / "annotations.pose17.json"), "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"livepose eval: {bad}: not a")

@@ -9,6 +9,7 @@ TensorFlow thread count of one worker: the network's sums depend on it (by 1e-7)
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -129,17 +130,31 @@ def inputs(shared_data, tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def reference(inputs, tmp_path_factory) -> dict[str, list[dict]]:
-    """`livepose run --keypoints` of each good clip, with the TensorFlow threads each of 2 workers gets here.
+def reference(inputs, tmp_path_factory):
+    """`livepose run --keypoints` of each good clip, with the TensorFlow threads each of 2 workers gets here; call the
+    fixture's value for {clip stem: records}.
 
     The three runs share one fresh process, one after the other, as a batch worker tracks its clips: TensorFlow
-    starts once instead of three times, and each run still builds its own pipeline."""
+    starts once instead of three times, and each run still builds its own pipeline. The process starts when a test
+    asks for the fixture and is read when that test calls it, so it runs beside the batch the test starts meanwhile
+    (it has one core's threads; its keypoints depend on its thread count, not on what else runs)."""
     folder = tmp_path_factory.mktemp("run")
     env = {**os.environ, **thread_env(max(1, local_cores() // 2))}
     runs = [["run", str(clip), "--keypoints", str(folder / f"{clip.stem}.jsonl"), *SETTINGS] for clip in inputs[:3]]
     code = f"from livepose.cli import main\nfor argv in {runs!r}:\n    assert main(argv) == 0, argv\n"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
-    return {clip.stem: _records(folder / f"{clip.stem}.jsonl") for clip in inputs[:3]}
+    with (folder / "run.err").open("w") as err:
+        runner = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=err)
+
+    @functools.cache
+    def records() -> dict[str, list[dict]]:
+        assert runner.wait(timeout=600) == 0, (folder / "run.err").read_text()[-3000:]
+        return {clip.stem: _records(folder / f"{clip.stem}.jsonl") for clip in inputs[:3]}
+
+    yield records
+    if runner.poll() is None:   # the test that asked for it failed before reading it
+        runner.kill()
+        runner.wait()
 
 
 def test_inputs_are_videos_folders_and_manifests_each_once(tmp_path):
@@ -183,7 +198,7 @@ def test_an_address_nothing_answers_on_is_one_line_in_seconds(shared_data, tmp_p
 @pytest.mark.timeout(1200)   # ~2 minutes on 2 idle cores; the margin is for a machine busy with other work
 def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(inputs, reference, tmp_path):
     out_dir, log = tmp_path / "out", tmp_path / "batch.err"
-    batch = _start_batch(inputs, out_dir, log)
+    batch = _start_batch(inputs, out_dir, log)   # beside the reference runs (see the fixture)
     try:
         _wait_for_a_finished_clip(batch, out_dir, log)
     finally:
@@ -211,7 +226,7 @@ def test_killed_batch_reruns_only_the_missing_clips_with_outputs_equal_to_run(in
     summary = _summary(out_dir)
     assert list(summary) == [clip.stem for clip in inputs]
     assert {name for name, row in summary.items() if row["reused"]} == done
-    for name, records in reference.items():
+    for name, records in reference().items():
         row = summary[name]
         assert row["status"] == "ok" and row["error"] == "" and row["frames"] == len(records) > 0
         assert _records(out_dir / f"{name}.jsonl") == records, name
