@@ -52,11 +52,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"livepose calibrate: {path} is not an .npz weights file", file=sys.stderr)
         return 2
     try:
+        net = load_network(str(path), batch_sizes=(1, 8))  # first: a damaged file fails before a minute of work
+        net.score_scale = 1.0                              # calibrate the raw peaks, not an earlier scale
         ds = load_dataset(args.dataset)
         entries = list(zip(ds.entries, ds.images()))
         reference = labelled_peaks(load_network(args.reference, batch_sizes=(1, 8)), entries)
-        net = load_network(str(path), batch_sizes=(1, 8))
-        net.score_scale = 1.0                              # calibrate the raw peaks, not an earlier scale
         raw = labelled_peaks(net, entries)
     except (FileNotFoundError, ValueError) as exc:
         print(f"livepose calibrate: {exc}", file=sys.stderr)
