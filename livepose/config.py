@@ -158,10 +158,10 @@ class SmoothConfig:
                                           # rate of change); higher follows faster. Tuned on PennAction + 3 px noise
     measurement_noise: float = 3.0        # Kalman: keypoint noise std in px at confidence 1; higher smooths more
     min_score: float = 0.1                # below this a keypoint is treated as missing (predict only). On
-                                          # images_gt + held-out LSPet, keypoints at 0.1-0.2 are nearly as often
-                                          # right as at 0.2-0.3 (PCK@0.2 0.24 vs 0.28, 256x192 model), under 0.1
-                                          # rarely (0.07); R already down-weights the low ones, so coasting over
-                                          # them threw information away
+                                          # images_gt + held-out LSPet, keypoints at 0.1-0.2 are right half as
+                                          # often as at 0.2-0.3 or more (PCK@0.2 0.24 vs 0.44, m4; 0.24 vs 0.28,
+                                          # v10), under 0.1 rarely (0.12, 0.07); R already down-weights the low
+                                          # ones, so coasting over them threw information away
     max_predict_s: float = 0.3            # a joint unseen for longer is dropped
     initial_velocity_std: float = 300.0   # Kalman: px/s, uncertainty of a new joint's velocity (starts at 0)
     initial_acceleration_std: float = 3000.0  # Kalman "ca": px/s^2, same for the acceleration
