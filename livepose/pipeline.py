@@ -2,8 +2,9 @@
 
 Between detector runs each person's crop comes from their previous keypoints (as MediaPipe does), so most
 frames skip the detector; it runs on the first frame (and whenever nobody is tracked), every ``detect_every``
-frames to catch newcomers, and every ``lost_detect_every`` while a track is lost or two overlap (there a crop can
-show the wrong person, and the detector, bottom-up, keeps them apart). That periodic search
+frames to catch newcomers, and every ``lost_detect_every`` (every frame) while a track is lost or two overlap (there
+a crop can show the wrong person, the detector, bottom-up, keeps them apart, and a hidden person may come out on any
+frame). That periodic search
 runs on its own thread (:class:`BackgroundDetector`), so its frames do not wait for it; its people join a frame or
 two later, matched to the tracks where they were on the searched frame and moved along their velocity to now.
 

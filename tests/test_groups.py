@@ -343,6 +343,19 @@ def test_a_person_away_for_half_a_second_comes_back_with_her_id_at_once():
     assert all(set(ids[f]) == set(ids[0]) for f in back)
 
 
+def test_a_hidden_person_is_searched_for_on_every_frame_and_shown_the_frame_she_comes_back():
+    """B is hidden (the detector and her coasting ROI see only A) for 12 frames and comes back. While her track is
+    lost the search runs on every frame, so whichever frame she comes back on, the detector finds her there and
+    she is shown at once with her id. Searching every 3rd frame, she waited up to 2 frames for the search (on the
+    synthetic group videos, 20 missed person-frames were people MultiPose found on frames the search skipped)."""
+    a = np.array([100, 100, 150, 400], np.float32)
+    b = np.array([500, 100, 150, 400], np.float32)
+    for back in range(17, 17 + 3):                             # every phase of a 3-frame search
+        ids = run_comings(Comings(lambda f: [a] if 5 <= f < back else [a, b]), back + 1)
+        assert len(ids[back - 1]) == 1
+        assert set(ids[back]) == set(ids[0]) and len(ids[0]) == 2, back
+
+
 def test_a_newcomer_both_models_see_is_shown_on_the_frame_she_is_found():
     """A pose detector finds a newcomer and the network's pose of her crop agrees with the detector's: two models
     saw her, which confirms her track as a second frame would, so she is shown on the frame she is found. A box-only
