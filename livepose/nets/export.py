@@ -153,7 +153,8 @@ def _float_high_res(converter, min_height: float) -> bytes:
     TensorFlow's ``QuantizationDebugger`` is the public way to quantise with a denylist: it calibrates once (and
     builds a numeric-verification model for each set of options, unused here: seconds against the calibration's
     tens); ``get_nondebug_quantized_model`` then quantises the calibrated model with the denylisted nodes (ops, by
-    output tensor name) left in float.
+    output tensor name) left in float. The op list comes from the interpreter's ``_get_ops_details``, private, as
+    the debugger itself reads it: no public call lists a model's ops with their outputs.
     """
     with warnings.catch_warnings():   # the verification models run on tf.lite.Interpreter, deprecated, which says so
         warnings.filterwarnings("ignore", r"\s*Warning: tf.lite.Interpreter is deprecated", UserWarning)
