@@ -198,13 +198,18 @@ class PipelineConfig:
 class LiteConfig:
     """LiteRT export and runtime (livepose.nets.export, livepose.nets.lite_cache, livepose.nets.load)."""
 
-    precisions: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
+    precisions: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8", "int8_hires_float")
     runtime: str = "auto"                 # CLI/app default: LiteRT where an export of the weights is cached, else Keras
     precision: str = "auto"               # CLI/app default: the fastest exported variant within max_pck_loss
     auto_precisions: tuple[str, ...] = ("fp32", "dynamic", "int8")  # what "auto" exports when no variant is yet
+                                          # (int8_hires_float only on request: on the shipped networks it was
+                                          # neither faster nor within budget where int8 was not, 2026-12-08)
     batch_sizes: tuple[int, ...] = (1, 2, 4)  # one .tflite per fixed batch size (a dynamic batch ran 2x slower)
     phase_deconv: bool = True             # deconvs as four 2x2 phase convolutions + depth_to_space (LiteRT runs it faster)
     calibration_crops: int = 64           # int8: real LSPet person crops for post-training quantisation
+    float_height_share: float = 0.25      # int8_hires_float: ops whose output is at least this share of the input's
+                                          # height stay float32 (normalisation, stem, first stage; the heatmaps' last
+                                          # layer, at a quarter of the input's height)
     max_pck_loss: float = 0.01            # automatic choice: a variant may lose at most this PCK@0.2 against Keras
     num_threads: int = 2                  # XNNPACK threads
     bench_runs: int = 20                  # timed invocations per batch size when a variant is exported

@@ -1,4 +1,5 @@
-"""`livepose export`: convert a weights file to LiteRT fp32/fp16/dynamic/int8, check and time each variant."""
+"""`livepose export`: convert a weights file to LiteRT fp32/fp16/dynamic/int8/int8_hires_float, check and time each
+variant."""
 
 from __future__ import annotations
 
@@ -63,12 +64,14 @@ def main(args: argparse.Namespace) -> int:
     print(f"{out_dir}  (input {manifest['input_size'][0]}x{manifest['input_size'][1]}; ms per crop, "
           f"{cfg.num_threads} threads)")
     batches = [str(b) for b in cfg.batch_sizes]
-    print(f"{'variant':8s} " + " ".join(f"{'b' + b:>7s}" for b in batches) + "   PCK  dPCK  agree  dist_hm")
-    print(f"{'keras':8s} " + " ".join(f"{manifest['keras_ms_per_crop'][b]:7.1f}" for b in batches))
+    width = max(map(len, ["variant", *manifest["variants"]]))
+    print(f"{'variant':{width}s} " + " ".join(f"{'b' + b:>7s}" for b in batches) + "   PCK  dPCK  agree  dist_hm")
+    print(f"{'keras':{width}s} " + " ".join(f"{manifest['keras_ms_per_crop'][b]:7.1f}" for b in batches))
     for precision, v in manifest["variants"].items():
         acc = v["accuracy"]
         tail = (f" {acc['pck']:5.3f} {acc['pck_delta']:+5.3f} {acc['agreement']:6.3f} {acc['mean_dist_hm_px']:7.3f}"
                 if acc else "  (no accuracy check)")
-        print(f"{precision:8s} " + " ".join(f"{v['ms_per_crop'].get(b, float('nan')):7.1f}" for b in batches) + tail)
+        print(f"{precision:{width}s} " + " ".join(f"{v['ms_per_crop'].get(b, float('nan')):7.1f}" for b in batches)
+              + tail)
     print(f"automatic choice: {choose_precision(manifest, LiteConfig().max_pck_loss)}")
     return 0

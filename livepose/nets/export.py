@@ -1,12 +1,21 @@
 """The Keras SimpleBaseline as LiteRT flatbuffers, one per precision and fixed batch size (`livepose export`).
 
 Why LiteRT: on these CPUs it runs the network faster than TensorFlow (docs: ../shared/notes/inference-speed.md).
-Four variants: float32; float16 weights; "dynamic", int8 weights with activations quantised on the fly per
-batch (no calibration; XNNPACK's qd8 kernels; against float32 it measured both faster and slower here);
-full-integer int8 calibrated on real person crops (the fastest, and the furthest from Keras). A fixed batch
-dimension halves the time against a dynamic one, so each batch size gets its own file. The ImageNet normalisation
-is part of the graph: the runtime feeds raw pixels, and the int8 input quantisation (calibrated on [0, 255]) is
-then exact.
+Five variants: float32; float16 weights; "dynamic", int8 weights with activations quantised on the fly per batch (no
+calibration; XNNPACK's qd8 kernels; against float32 it measured both faster and slower here); full-integer int8
+calibrated on real person crops (the fastest, and the furthest from Keras); and "int8_hires_float", the same int8
+network with its high-resolution ops in float32 (below). A fixed batch dimension halves the time against a dynamic
+one, so each batch size gets its own file. The ImageNet normalisation is part of the graph: the runtime feeds raw
+pixels, and the int8 input quantisation (calibrated on [0, 255]) is then exact.
+
+Why float at high resolution: TensorFlow's ``QuantizationDebugger`` puts full int8's largest per-layer errors at
+the input end of the MobileNetV2 models (docs/measurements.md, LiteRT variants): the normalisation is four
+elementwise ops (ImageNet's, then MoveNet's rescaling), each rounding to int8 again (the first at 1.08 pixel levels
+a step), and the first convolutions err by up to 1.7 quantisation steps (rounding alone: 0.29). Every op whose
+output is at least ``LiteConfig.float_height_share`` of the input's height stays float: the normalisation, the stem
+and the first stage, and at the other end the heatmaps' depth_to_space and final 1x1 convolution (the heatmaps are
+a quarter of the input's height), so the heatmaps come out of a float layer. These ops work on few channels, about
+a tenth of the multiply-adds; the rest is int8.
 
 Every exported variant is compared with the Keras model on real people with ground-truth boxes (images_gt and
 the JHMDB clip) and timed; the figures go into ``manifest.json`` beside the files, from which
@@ -18,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,8 +43,8 @@ from livepose.data import load_pose17, read_rgb
 from livepose.estimate import PoseEstimator
 from livepose.metrics import pck
 from livepose.nets.keras_net import IMAGENET_MEAN, IMAGENET_STD
-from livepose.nets.lite_cache import CALIBRATION_POOL, MANIFEST, PRECISIONS, read_manifest
-from livepose.nets.lite_net import LiteNet
+from livepose.nets.lite_cache import CALIBRATED, CALIBRATION_POOL, MANIFEST, PRECISIONS, read_manifest
+from livepose.nets.lite_net import Interpreter, LiteNet
 from livepose.nets.load import lite_weights, load_keras
 from livepose.nets.protocol import PoseNetwork
 from livepose.nets.weights import WeightsRef, resolve
@@ -110,7 +120,7 @@ def lite_forward(model, phase: bool) -> Callable:
 
 
 def convert(model, batch_size: int, precision: str, calibration: np.ndarray | None = None,
-            phase: bool = True) -> bytes:
+            phase: bool = True, float_height_share: float = LiteConfig.float_height_share) -> bytes:
     """One .tflite flatbuffer with a fixed batch dimension; float32 input (raw pixels) and output either way."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -125,13 +135,38 @@ def convert(model, batch_size: int, precision: str, calibration: np.ndarray | No
         converter.target_spec.supported_types = [tf.float16]
     elif precision == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]   # no representative data: dynamic-range int8
-    elif precision == "int8":
+    elif precision in CALIBRATED:
         if calibration is None or len(calibration) < batch_size:
-            raise CalibrationDataMissing(f"int8 export needs at least {batch_size} real calibration crops")
+            raise CalibrationDataMissing(f"{precision} export needs at least {batch_size} real calibration crops")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.representative_dataset = lambda: _calibration_batches(calibration, batch_size)
+        if precision == "int8_hires_float":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+            return _float_high_res(converter, h * float_height_share)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter.convert()
+
+
+def _float_high_res(converter, min_height: float) -> bytes:
+    """Calibrate ``converter`` and quantise every op to int8 but those whose output is at least ``min_height`` high.
+
+    TensorFlow's ``QuantizationDebugger`` is the public way to quantise with a denylist: it calibrates once (and
+    builds a numeric-verification model for each set of options, unused here: seconds against the calibration's
+    tens); ``get_nondebug_quantized_model`` then quantises the calibrated model with the denylisted nodes (ops, by
+    output tensor name) left in float. The op list comes from the interpreter's ``_get_ops_details``, private, as
+    the debugger itself reads it: no public call lists a model's ops with their outputs.
+    """
+    with warnings.catch_warnings():   # the verification models run on tf.lite.Interpreter, deprecated, which says so
+        warnings.filterwarnings("ignore", r"\s*Warning: tf.lite.Interpreter is deprecated", UserWarning)
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter)
+        calibrated = Interpreter(model_content=debugger.calibrated_model)
+        tensors = {t["index"]: t for t in calibrated.get_tensor_details()}
+        high_res = [tensors[op["outputs"][0]]["name"] for op in calibrated._get_ops_details()
+                    if len(shape := tensors[op["outputs"][0]]["shape"]) == 4 and shape[1] >= min_height]
+        if not high_res:
+            raise ValueError(f"no op's output is {min_height:.0f} px high or more: nothing to keep in float")
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=high_res)
+        return debugger.get_nondebug_quantized_model()
 
 
 def _calibration_batches(crops: np.ndarray, batch_size: int) -> Iterator[list[np.ndarray]]:
@@ -242,7 +277,7 @@ def export(weights: str | Path | WeightsRef, out_dir: Path, input_size: tuple[in
         crops = calibration_crops(data_root, size, cfg.calibration_crops)
         people = evaluation_people(data_root)
     except CalibrationDataMissing as exc:
-        if "int8" in cfg.precisions:
+        if set(CALIBRATED) & set(cfg.precisions):
             raise
         log.warning("%s: exporting without an accuracy check", exc)
         crops, people = np.zeros((1, *size, 3), np.uint8), None
@@ -253,7 +288,8 @@ def export(weights: str | Path | WeightsRef, out_dir: Path, input_size: tuple[in
         for b in cfg.batch_sizes:
             t0 = time.perf_counter()
             name = f"{precision}_b{b}.tflite"
-            write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv))
+            write_atomic(out_dir / name, convert(keras_net.model, b, precision, crops, cfg.phase_deconv,
+                                                 cfg.float_height_share))
             log.info("exported %s (%.0f s)", out_dir / name, time.perf_counter() - t0)
             files[str(b)] = name
         lite = nets[precision] = LiteNet({b: out_dir / files[str(b)] for b in cfg.batch_sizes}, cfg.num_threads,

@@ -23,7 +23,10 @@ from livepose.nets.checkpoints import registry
 from livepose.nets.weights import KERAS_SUFFIX, WeightsRef
 from livepose.quiet import verbose
 
-PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_hires_float")
+#: the variants calibrated on real person crops (CALIBRATION_POOL); int8_hires_float keeps its high-resolution ops in
+#: float32
+CALIBRATED = ("int8", "int8_hires_float")
 MANIFEST = "manifest.json"
 #: hex digits of the weights' sha256 that name their cache folder
 SHA_PREFIX = 16
@@ -72,7 +75,8 @@ def converted_path(ref: WeightsRef) -> Path:
 
 
 def has_calibration_data(root: Path | None = None) -> bool:
-    """Whether int8 can be calibrated: the real person crops are there (``root`` default: the shared data)."""
+    """Whether the int8 variants can be calibrated: the real person crops are there (``root`` default: the shared
+    data)."""
     return (Path(root or data_root()) / CALIBRATION_POOL).exists()
 
 

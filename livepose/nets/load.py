@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from livepose.config import LiteConfig
-from livepose.nets.lite_cache import (PRECISIONS, choose_precision, converted_path, export_in_child,
+from livepose.nets.lite_cache import (CALIBRATED, PRECISIONS, choose_precision, converted_path, export_in_child,
                                       has_calibration_data, lite_dir, read_manifest)
 from livepose.nets.lite_net import LiteNet
 from livepose.nets.protocol import PoseNetwork
@@ -90,9 +90,9 @@ def load_lite(model: str | os.PathLike | WeightsRef, input_size: tuple[int, int]
     else:
         wanted = (precision,)
     missing = [p for p in wanted if p not in manifest["variants"]]
-    if precision == "auto" and "int8" in missing and not has_calibration_data():
+    if precision == "auto" and set(CALIBRATED) & set(missing) and not has_calibration_data():
         log.warning("no real person crops to calibrate int8: choosing among float variants only")
-        missing.remove("int8")
+        missing = [p for p in missing if p not in CALIBRATED]
     if missing:
         # At WARNING, the level a quiet terminal shows: without it a first start waits minutes in silence.
         log.warning("first LiteRT use of %s: exporting %s once, which takes a few minutes (cached in %s)",
