@@ -54,8 +54,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         ref = lite_weights(resolve(args.model))
         out_dir = args.out_dir or lite_dir(ref, size)
-        print(f"exporting {','.join(precisions)} at batch sizes {','.join(map(str, cfg.batch_sizes))}, each checked "
-              f"against Keras on real people (minutes)", flush=True)
+        # on stderr, which a network's first LiteRT start (this command in a child) shows: otherwise it waits minutes
+        # in silence; stdout is the result table
+        print(f"exporting {','.join(precisions)} at batch sizes {','.join(map(str, cfg.batch_sizes))} into {out_dir}, "
+              f"each checked against Keras on real people (minutes)", file=sys.stderr, flush=True)
         with native_chatter_filtered():   # the converter's advice, warnings and per-variant lines (--verbose: all)
             manifest = export(ref, out_dir, size, cfg, args.data)
     except (OSError, ValueError, DownloadError) as exc:   # bad weights, an unfetchable checkpoint, no int8 data

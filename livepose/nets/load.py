@@ -94,9 +94,7 @@ def load_lite(model: str | os.PathLike | WeightsRef, input_size: tuple[int, int]
         log.warning("no real person crops to calibrate int8: choosing among float variants only")
         missing = [p for p in missing if p not in CALIBRATED]
     if missing:
-        # At WARNING, the level a quiet terminal shows: without it a first start waits minutes in silence.
-        log.warning("first LiteRT use of %s: exporting %s once, which takes a few minutes (cached in %s)",
-                    ref.path.name, ",".join(missing), out_dir)
+        log.info("exporting %s to LiteRT %s (once; cached in %s)", ref.path.name, ",".join(missing), out_dir)
         manifest = export_in_child(ref.path, out_dir, input_size, replace(cfg, precisions=tuple(missing)))
     chosen = choose_precision(manifest, cfg.max_pck_loss) if precision == "auto" else precision
     variant = manifest["variants"][chosen]
