@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.num_threads)
     p.add_argument("--calibration-crops", type=int, default=d.calibration_crops,
                    help="int8: real person crops for post-training quantisation")
+    p.add_argument("--float-height-share", type=float, default=d.float_height_share,
+                   help="int8_hires_float: ops whose output is at least this share of the input's height stay float32")
     p.add_argument("--bench-runs", type=int, default=d.bench_runs, help="timed invocations per batch size")
 
 
@@ -49,7 +51,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     cfg = replace(LiteConfig(), precisions=precisions, batch_sizes=_parse_list(args.batch_sizes, int),
                   phase_deconv=not args.no_phase_deconv, num_threads=args.threads,
-                  calibration_crops=args.calibration_crops, bench_runs=args.bench_runs)
+                  calibration_crops=args.calibration_crops, float_height_share=args.float_height_share,
+                  bench_runs=args.bench_runs)
     size = args.input_size
     try:
         ref = lite_weights(resolve(args.model))

@@ -119,7 +119,7 @@ def export_in_child(weights: Path, out_dir: Path, input_size: tuple[int, int] | 
     command = [sys.executable, "-m", "livepose", "export", "--model", str(weights), "--out-dir", str(out_dir),
                "--precision", ",".join(cfg.precisions), "--batch-sizes", ",".join(map(str, cfg.batch_sizes)),
                "--threads", str(cfg.num_threads), "--calibration-crops", str(cfg.calibration_crops),
-               "--bench-runs", str(cfg.bench_runs)]
+               "--float-height-share", str(cfg.float_height_share), "--bench-runs", str(cfg.bench_runs)]
     if input_size:
         command += ["--input-size", f"{input_size[0]}x{input_size[1]}"]
     if data_root:

@@ -260,3 +260,33 @@ def test_export_in_child_fails_clearly_and_writes_no_manifest(tmp_path):
     with pytest.raises(ExportFailed, match="LiteRT export of .*damaged.npz failed"):
         export_in_child(damaged, tmp_path / "out", cfg=replace(LiteConfig(), precisions=("fp32",), batch_sizes=(1,)))
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_the_first_start_child_gets_every_export_setting(tmp_path, monkeypatch):
+    """export_in_child hands its LiteConfig to `livepose export` as flags; the command must rebuild the same one
+    (float_height_share had no flag, so a first start always used the default)."""
+    import argparse
+    import subprocess
+
+    from livepose.commands import export as export_command
+
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: ran.append(command) or subprocess.CompletedProcess(
+        command, 0))
+    cfg = LiteConfig(precisions=("int8_hires_float",), batch_sizes=(2,), calibration_crops=9, float_height_share=0.5,
+                     num_threads=1, bench_runs=3, phase_deconv=False)
+    export_in_child(tmp_path / "w.npz", tmp_path / "out", cfg=cfg)
+    parser = argparse.ArgumentParser()
+    export_command.add_arguments(parser)
+    args = parser.parse_args(ran[0][ran[0].index("export") + 1:])
+    seen = []
+
+    def record(ref, out_dir, size, lite, data):    # what the command would export with, then stop it there
+        seen.append(lite)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(export_command, "export", record)
+    monkeypatch.setattr(export_command, "lite_weights", lambda ref: ref)
+    monkeypatch.setattr(export_command, "resolve", lambda model: model)
+    assert export_command.main(args) == 2
+    assert seen == [cfg]
