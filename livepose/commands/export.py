@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     precisions = _parse_list(args.precision)
     unknown = sorted(set(precisions) - set(PRECISIONS))
     if unknown:
-        print(f"livepose export: unknown precision {unknown}; choose from {','.join(PRECISIONS)}")
+        print(f"livepose export: unknown precision {unknown}; choose from {','.join(PRECISIONS)}", file=sys.stderr)
         return 2
     cfg = replace(LiteConfig(), precisions=precisions, batch_sizes=_parse_list(args.batch_sizes, int),
                   phase_deconv=not args.no_phase_deconv, num_threads=args.threads,

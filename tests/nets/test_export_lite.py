@@ -26,7 +26,8 @@ from livepose.config import LiteConfig, ModelConfig
 from livepose.crop import box_to_region, warp_crops
 from livepose.nets.export import calibration_crops, evaluation_people, export, phase_deconv
 from livepose.nets.keras_net import build_simplebaseline, save_weights_npz
-from livepose.nets.lite_cache import ExportFailed, choose_precision, export_in_child, lite_dir, read_manifest
+from livepose.nets.lite_cache import (PRECISIONS, ExportFailed, choose_precision, export_in_child, lite_dir,
+                                      read_manifest)
 from livepose.nets.lite_net import Interpreter, LiteNet
 from livepose.nets.load import load_lite, load_network, resolve_runtime
 from livepose.nets.weights import WeightsRef, resolve
@@ -290,3 +291,12 @@ def test_the_first_start_child_gets_every_export_setting(tmp_path, monkeypatch):
     monkeypatch.setattr(export_command, "resolve", lambda model: model)
     assert export_command.main(args) == 2
     assert seen == [cfg]
+
+
+def test_an_unknown_precision_is_one_line_on_stderr_and_exports_nothing(tmp_path, capsys):
+    from livepose.cli import main as cli
+
+    assert cli(["export", "--precision", "fp32,int4", "--out-dir", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "livepose export: unknown precision ['int4']; choose from " + ",".join(PRECISIONS) + "\n"
+    assert not (tmp_path / "out").exists()
