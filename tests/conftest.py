@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
+from typing import Callable, Iterator, Mapping
 
 import pytest
 
@@ -82,3 +86,33 @@ def relocated(src: Path, dest: Path, keep=lambda items: items) -> Path:
         item["file"] = str(src.parent / item["file"])
     dest.write_text(json.dumps(d))
     return dest
+
+
+@contextlib.contextmanager
+def reaped(procs: Mapping[object, subprocess.Popen]) -> Iterator[None]:
+    """Processes a test started side by side are killed on the way out if still running, whatever the test did."""
+    try:
+        yield
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def signal_when_ready(procs: Mapping[int, subprocess.Popen], ready: Callable[[int], bool],
+                      output: Callable[[int], str], timeout: float, poll_s: float) -> None:
+    """Send each process the signal it is keyed by as soon as ``ready(signal)``: runs started side by side, each
+    stopped at its own moment. Fails, with ``output(signal)``, if one ends before it is ready, and after
+    ``timeout`` seconds if some never are."""
+    waiting, deadline = set(procs), time.monotonic() + timeout
+    while waiting:
+        for sig in sorted(waiting):
+            if ready(sig):
+                procs[sig].send_signal(sig)
+                waiting.discard(sig)
+            elif procs[sig].poll() is not None:
+                pytest.fail(f"the run to be sent signal {sig} ended first: {output(sig)}")
+        if waiting and time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for the runs to be sent {sorted(waiting)} to be ready")
+        time.sleep(poll_s)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import reaped, signal_when_ready
 from livepose import cli
 from livepose.atomic import replacing, write_atomic
 from livepose.writers import partial_path
@@ -77,13 +78,8 @@ def _side_by_side(commands: dict[str, list[str]], timeout: float = 600,
     cores instead of queueing; the result of each as ``subprocess.run(..., capture_output=True, text=True)`` gives."""
     procs = {name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
              for name, argv in commands.items()}
-    try:
+    with reaped(procs):
         outputs = {name: proc.communicate(timeout=timeout) for name, proc in procs.items()}
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     return {name: subprocess.CompletedProcess(proc.args, proc.returncode, *outputs[name])
             for name, proc in procs.items()}
 
@@ -204,23 +200,10 @@ def stopped_during_startup(tmp_path_factory, shared_data) -> dict[int, tuple[int
                                       stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
              for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        waiting, deadline = set(procs), time.monotonic() + 120
-        while waiting:
-            for signum in sorted(waiting):
-                if _tensorflow_loading(procs[signum].pid):
-                    procs[signum].send_signal(signum)
-                    waiting.discard(signum)
-                else:
-                    assert procs[signum].poll() is None, procs[signum].communicate()[1]
-            assert time.monotonic() < deadline, f"TensorFlow never loaded in the runs sent {sorted(waiting)}"
-            time.sleep(0.05)
+    with reaped(procs):
+        signal_when_ready(procs, lambda signum: _tensorflow_loading(procs[signum].pid),
+                          lambda signum: procs[signum].communicate()[1], timeout=120, poll_s=0.05)
         errs = {signum: proc.communicate(timeout=120)[1] for signum, proc in procs.items()}
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     return {signum: (procs[signum].returncode, err) for signum, err in errs.items()}
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from livepose.config import DetectConfig, PipelineConfig, TrackConfig
-from conftest import make_pipeline
+from conftest import make_pipeline, reaped, signal_when_ready
 from livepose.sources import Frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,25 +139,11 @@ def interrupted_runs(shared_data, small_weights, tmp_path_factory) -> dict[int, 
         video_partial = folders[sig] / "annotated.partial.avi"
         return sig != signal.SIGKILL or (video_partial.exists() and video_partial.stat().st_size > 0)
 
-    try:
-        waiting, deadline = set(INTERRUPTS), time.monotonic() + 300   # three starts share the cores
-        while waiting:
-            for sig in sorted(waiting):
-                if ready(sig):
-                    procs[sig].send_signal(sig)
-                    waiting.discard(sig)
-                elif procs[sig].poll() is not None:
-                    pytest.fail(f"livepose run ended early: {(folders[sig] / 'output.txt').read_text()}")
-            if waiting and time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for the outputs of the runs to be sent {sorted(waiting)}")
-            time.sleep(0.2)
+    with reaped(procs):
+        signal_when_ready(procs, ready, lambda sig: (folders[sig] / "output.txt").read_text(),
+                          timeout=300, poll_s=0.2)   # three starts share the cores
         for proc in procs.values():
             proc.wait(timeout=60)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     return {sig: (folders[sig], procs[sig].returncode, (folders[sig] / "output.txt").read_text()) for sig in INTERRUPTS}
 
 
